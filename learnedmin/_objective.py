@@ -1,0 +1,120 @@
+"""The user's ``fun``/``jac``/``hess``/``hessp`` behind one counted, checked interface.
+
+Every call gets a fresh copy of ``x`` (user code may mutate its argument), every returned value is
+checked for type and shape with a message that names the callable, and ``nfev``/``njev``/``nhev``
+count the calls really made, finite-difference calls included.
+"""
+
+import numpy as np
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def _as_real_scalar(value, name):
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"`{name}` must return a real scalar; got {_describe(value)}")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - the user's object refused conversion
+        raise TypeError(f"`{name}` must return a real scalar; got {_describe(value)}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must return a real scalar; got {_describe(value)}")
+    if arr.size != 1:
+        raise ValueError(f"`{name}` must return a scalar; got {_describe(arr)}")
+    return float(arr.reshape(())), arr.dtype
+
+
+def _as_real_vector(value, n, name):
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"`{name}` must return a real array of shape ({n},); got {_describe(value)}")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must return a real array of shape ({n},); got {_describe(arr)}")
+    if arr.shape != (n,) and not (n == 1 and arr.size == 1):
+        raise ValueError(
+            f"`{name}` must return an array of shape ({n},) matching x0; got shape {arr.shape}"
+        )
+    return np.array(arr, dtype=np.float64).reshape(n)
+
+
+class Objective:
+    """Counted access to the user's callables.
+
+    Parameters
+    ----------
+    fun, jac, hess, hessp : callables or None
+        As passed by :func:`scipy.optimize.minimize` (``jac=None`` means finite differences).
+    args : tuple
+        Extra arguments for every callable.
+    n : int
+        Problem dimension.
+    finite_diff_rel_step : float or None
+        Relative forward-difference step; ``None`` picks ``sqrt(eps)`` of ``fun``'s output dtype.
+    """
+
+    def __init__(self, fun, jac, hess, hessp, args, n, finite_diff_rel_step=None):
+        self.fun, self.jac, self.hess, self.hessp, self.args, self.n = fun, jac, hess, hessp, args, n
+        self.rel_step = finite_diff_rel_step
+        self.nfev = self.njev = self.nhev = 0
+        self._fdtype = None
+
+    def f(self, x):
+        """``fun(x)`` as a float (non-finite values are returned, not raised)."""
+        self.nfev += 1
+        value, dtype = _as_real_scalar(self.fun(x.copy(), *self.args), "fun")
+        if self._fdtype is None:
+            self._fdtype = dtype
+        return value
+
+    def g(self, x, fx):
+        """Gradient at ``x`` (``fx = f(x)`` is reused by forward differences)."""
+        if self.jac is not None:
+            self.njev += 1
+            return _as_real_vector(self.jac(x.copy(), *self.args), self.n, "jac")
+        return self._forward_difference(x, fx)
+
+    def _forward_difference(self, x, fx):
+        # The step follows the precision of fun's values: float32 values need a float32-sized
+        # step, or the difference quotient is zero and the run stops at x0 (SciPy's BFGS does).
+        eps = np.finfo(self._fdtype if self._fdtype is not None and
+                       np.issubdtype(self._fdtype, np.floating) else np.float64).eps
+        rel = np.sqrt(eps) if self.rel_step is None else self.rel_step
+        typical = np.max(np.abs(x)) if x.size else 0.0
+        floor = 1e-2 * typical if typical > 0 else 1.0
+        h = rel * np.maximum(np.abs(x), floor)
+        g = np.empty(self.n)
+        for i in range(self.n):
+            xi = x.copy()
+            xi[i] = x[i] + h[i]
+            g[i] = (self.f(xi) - fx) / (xi[i] - x[i])
+        return g
+
+    @property
+    def has_hessian(self):
+        return self.hess is not None or self.hessp is not None
+
+    def hessian_product(self, x):
+        """A function ``p -> H(x) p`` counting ``nhev`` (one ``hess`` call, or one per product)."""
+        if self.hess is not None:
+            self.nhev += 1
+            H = self.hess(x.copy(), *self.args)
+            if getattr(H, "shape", None) != (self.n, self.n):
+                raise ValueError(
+                    f"`hess` must return a ({self.n}, {self.n}) matrix or linear operator; "
+                    f"got {_describe(H)}"
+                )
+
+            def product(p):
+                return _as_real_vector(H @ p, self.n, "hess(x) @ p")
+
+            return product
+
+        def product(p):
+            self.nhev += 1
+            return _as_real_vector(self.hessp(x.copy(), p.copy(), *self.args), self.n, "hessp")
+
+        return product

@@ -1,0 +1,72 @@
+"""Solver options: one table of defaults, one validator that names the option and the rule."""
+
+import numbers
+import warnings
+
+import math
+
+# name: (default, rule, check)
+# ``maxiter=None`` means 200 * n, SciPy's BFGS default.
+_INT = (numbers.Integral,)
+
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+RULES = {
+    "maxiter": (None, "be None or an integer >= 0", lambda v: v is None or (_is_int(v) and v >= 0)),
+    "gtol": (1e-5, "be a real number >= 0", lambda v: _is_real(v) and v >= 0),
+    "xrtol": (0.0, "be a real number >= 0", lambda v: _is_real(v) and v >= 0),
+    "c1": (1e-4, "satisfy 0 < c1 < 1", lambda v: _is_real(v) and 0 < v < 1),
+    "memory": (10, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "maxls": (20, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "learned_maxls": (4, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "nonmonotone": (5, "be an integer >= 1 (1 gives a monotone search)",
+                    lambda v: _is_int(v) and v >= 1),
+    "reset_after": (3, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "initial_step": (None, "be None or a real number > 0", lambda v: v is None or (_is_real(v) and v > 0)),
+    "cg_maxiter": (None, "be None or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "finite_diff_rel_step": (None, "be None or a real number > 0",
+                             lambda v: v is None or (_is_real(v) and v > 0)),
+    "return_all": (False, "be a bool", lambda v: isinstance(v, bool)),
+    "disp": (False, "be a bool", lambda v: isinstance(v, (bool, int)) and not isinstance(v, float)),
+}
+DEFAULTS = {name: rule[0] for name, rule in RULES.items()}
+
+
+def resolve_options(defaults, options, stacklevel):
+    """Merge ``options`` over ``defaults``; warn on unknown names, raise on invalid values.
+
+    ``tol`` (SciPy's generic tolerance) sets ``gtol`` unless ``gtol`` is given too.
+    """
+    from scipy.optimize import OptimizeWarning
+
+    options = dict(options)
+    tol = options.pop("tol", None)
+    unknown = sorted(set(options) - set(RULES))
+    if unknown:
+        warnings.warn(
+            f"Unknown solver options: {', '.join(unknown)}", OptimizeWarning, stacklevel=stacklevel
+        )
+    merged = {**defaults, **{k: v for k, v in options.items() if k in RULES}}
+    if tol is not None and "gtol" not in options:
+        if not (_is_real(tol) and tol >= 0):
+            raise ValueError(f"'tol' must be a real number >= 0; got {tol!r}")
+        merged["gtol"] = tol
+    validate(merged)
+    return merged
+
+
+def validate(options):
+    """Raise ``ValueError``/``TypeError`` naming the first option that breaks its rule."""
+    for name, value in options.items():
+        if name not in RULES:
+            raise TypeError(f"unknown option {name!r}; known options: {', '.join(sorted(RULES))}")
+        _, rule, check = RULES[name]
+        if not check(value):
+            raise ValueError(f"{name!r} must {rule}; got {value!r}")

@@ -1,0 +1,254 @@
+"""The numpy iteration: candidates -> statistics -> network weights -> safeguarded step.
+
+One iteration (DESIGN section 2)::
+
+    D_k, valid  = candidates(...)                 # directions.py
+    s_k         = statistics(g_k, D_k, ...)       # statistics.py
+    a_k, h_k    = policy(s_k, a_{k-1}, valid, h)  # the network (or fixed weights)
+    p_k         = sum_i a_ki D_ki
+    x_{k+1}     = safeguarded step along p_k      # safeguard.py, with fallbacks
+
+The safeguard tries the proposal first (``learned_maxls`` trial steps), then the second-order
+direction (``maxls`` trial steps; the steepest-descent slot if the second-order direction is not a
+descent direction), then, after resetting the quasi-Newton memory and the network state, the
+scaled negative gradient. Only when all three fail does the run stop, with status 2.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _status as st
+from .directions import (
+    N_SLOTS,
+    candidates,
+    lbfgs_direction,
+    memory_init,
+    memory_push,
+    newton_cg_direction,
+)
+from .safeguard import armijo, is_descent, next_step, reference_value
+from .statistics import History, statistics
+
+# Step sources recorded in ``res.trace["source"]``.
+LEARNED, LEARNED_BACKTRACKED, FALLBACK, RESET = 0, 1, 2, 3
+
+
+class FixedWeights:
+    """A policy with constant weights: the ablation of the network, and a test double.
+
+    ``FixedWeights((0, 0, 1))`` is the classical rule the untrained network reproduces.
+    """
+
+    hidden_size = 0
+
+    def __init__(self, weights):
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (N_SLOTS,) or not np.all(np.isfinite(w)):
+            raise ValueError(f"fixed weights need {N_SLOTS} finite numbers; got {weights!r}")
+        self.weights = w
+
+    def initial_state(self):
+        return None
+
+    def __call__(self, stats, prev, valid, h):
+        return self.weights * valid, h
+
+    def __repr__(self):
+        return f"FixedWeights({tuple(self.weights.tolist())})"
+
+
+class _Search(NamedTuple):
+    ok: bool
+    x: object
+    f: float
+    g: object
+    alpha: float
+    slope: float
+
+
+def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project):
+    """Backtrack along ``p`` from ``alpha`` until the acceptance rule holds (``tries`` trials).
+
+    A trial whose gradient is not finite is rejected like one that fails the Armijo test.
+    """
+    f_ref = np.float64(f_ref)
+    for _ in range(tries):
+        x_new = project(x + alpha * p)
+        slope = np.float64(g @ (x_new - x))
+        f_new = np.float64(obj.f(x_new)) if slope < 0 else np.float64(np.nan)
+        if armijo(f_new, f_ref, slope, c1):
+            g_new = obj.g(x_new, float(f_new))
+            if np.all(np.isfinite(g_new)):
+                return _Search(True, x_new, float(f_new), g_new, alpha, float(slope))
+            f_new = np.float64(np.nan)
+        alpha = float(next_step(np.float64(alpha), np.float64(f), slope, f_new))
+    return _Search(False, x, f, g, alpha, 0.0)
+
+
+def _bounds_tools(lb, ub):
+    if lb is None:
+        return (lambda z: z), (lambda x, g: None)
+
+    def project(z):
+        return np.clip(z, lb, ub)
+
+    def active(x, g):
+        return ((x <= lb) & (g > 0)) | ((x >= ub) & (g < 0))
+
+    return project, active
+
+
+def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="x"):
+    """Minimise from ``x0`` (float64, inside the bounds). Returns a dict of result fields."""
+    n = x0.size
+    maxiter = 200 * n if opts["maxiter"] is None else opts["maxiter"]
+    c1, m = opts["c1"], opts["memory"]
+    project, active_set = _bounds_tools(lb, ub)
+
+    x = x0.copy()
+    f = obj.f(x)
+    g = obj.g(x, f) if np.isfinite(f) else np.full(n, np.nan)
+    trace = {"weights": [], "source": [], "alpha": [], "f_ref": [], "slope": [], "fun": [f]}
+    allvecs = [x.copy()] if opts["return_all"] else None
+
+    def finish(status, message=None):
+        res = {
+            "x": x, "fun": f, "jac": g, "nit": k, "nfev": obj.nfev, "njev": obj.njev,
+            "nhev": obj.nhev, "status": status, "success": status == st.SUCCESS,
+            "message": message or st.MESSAGES[status],
+            "step_weights": np.array(trace["weights"]).reshape(-1, N_SLOTS),
+            "overridden": np.array(trace["source"], dtype=int) >= FALLBACK,
+            "trace": {key: np.array(val) for key, val in trace.items()},
+        }
+        if allvecs is not None:
+            res["allvecs"] = allvecs
+        return res
+
+    k = 0
+    if not (np.isfinite(f) and np.all(np.isfinite(g))):
+        return finish(st.NONFINITE)
+
+    g0_norm = np.linalg.norm(g)
+    x_scale = np.max(np.abs(x)) if n else 0.0
+    if opts["initial_step"] is not None:
+        step0 = opts["initial_step"]
+    else:
+        # A first step of 1% of the starting point's size (or 0.01 from the origin); the
+        # Barzilai-Borwein scale takes over from the second iteration on.
+        step0 = 1e-2 * x_scale if x_scale > 0 else 1e-2
+    initial_scale = np.float64(step0 / g0_norm) if g0_norm > 0 else np.float64(1.0)
+    cg_maxiter = opts["cg_maxiter"] or 20 * n
+
+    memory = memory_init(initial_scale)
+    zeros = np.zeros(n)
+    s_prev, y_prev, has_prev = zeros, zeros, np.bool_(False)
+    a_prev = np.zeros(N_SLOTS)
+    h = policy.initial_state()
+    history = History(
+        np.float64(g0_norm), np.float64(0), np.float64(-1), np.float64(0), np.float64(1),
+        np.bool_(False), np.float64(0),
+    )
+    window = (np.float64(f),)
+    consecutive_overrides = 0
+
+    while True:
+        active = active_set(x, g)
+        pg = g if lb is None else x - project(x - g)
+        if np.max(np.abs(pg), initial=0.0) <= opts["gtol"]:
+            return finish(st.SUCCESS)
+        if k >= maxiter:
+            return finish(st.MAXITER)
+        gr = g if active is None else np.where(active, 0.0, g)
+
+        def free(v):
+            return v if active is None else np.where(active, 0.0, v)
+
+        if obj.has_hessian:
+            hessp = obj.hessian_product(x)
+            second, _ = newton_cg_direction(
+                gr, lambda v: free(hessp(free(v))), np.float64(g0_norm), cg_maxiter
+            )
+        else:
+            second = free(lbfgs_direction(gr, memory))
+        directions, valid = candidates(gr, s_prev, y_prev, has_prev, second, initial_scale)
+        directions = tuple(free(d) for d in directions)
+        valid_f = np.array(valid, dtype=np.float64)
+        stats = statistics(gr, directions, valid, history)
+        a, h = policy(stats, a_prev, valid_f, h)
+        p = a[0] * directions[0] + a[1] * directions[1] + a[2] * directions[2]
+        f_ref = reference_value(window)
+
+        source, d_used, found = LEARNED, p, None
+        if is_descent(gr, p):
+            found = _line_search(obj, x, f, g, p, f_ref, c1, 1.0, opts["learned_maxls"], project)
+        if found is None or not found.ok:
+            source = FALLBACK
+            slot = 2 if is_descent(gr, second) else 0
+            d_used = directions[slot]
+            # With the classical weights the proposal *is* the fallback: keep backtracking.
+            resume = found is not None and np.array_equal(d_used, p)
+            alpha0, tries = (found.alpha, opts["maxls"] - opts["learned_maxls"]) if resume \
+                else (1.0, opts["maxls"])
+            found = _line_search(obj, x, f, g, d_used, f_ref, c1, alpha0, max(tries, 1), project)
+        if not found.ok:
+            source = RESET
+            memory = memory_init(initial_scale)
+            h = policy.initial_state()
+            scale = np.linalg.norm(s_prev) / np.linalg.norm(gr) if has_prev else initial_scale
+            d_used = -scale * gr
+            found = _line_search(obj, x, f, g, d_used, f_ref, c1, 1.0, opts["maxls"], project)
+        if not found.ok:
+            return finish(st.PRECISION_LOSS)
+        if source == LEARNED and found.alpha != 1.0:
+            source = LEARNED_BACKTRACKED
+
+        # effective weights of the step taken, fed back to the network
+        if source <= LEARNED_BACKTRACKED:
+            a_eff = found.alpha * a
+        else:
+            a_eff = np.zeros(N_SLOTS)
+            if source == FALLBACK:
+                a_eff[2 if d_used is directions[2] else 0] = found.alpha
+        consecutive_overrides = consecutive_overrides + 1 if source >= FALLBACK else 0
+        if consecutive_overrides >= opts["reset_after"]:
+            h, consecutive_overrides = policy.initial_state(), 0
+
+        s = found.x - x
+        y = found.g - g
+        if not obj.has_hessian:
+            memory = memory_push(memory, s, y, m)
+        history = History(
+            np.linalg.norm(gr), np.float64(found.f - f), np.float64(found.slope),
+            np.float64(s @ y), np.float64(found.alpha), np.bool_(source >= FALLBACK),
+            np.float64(k + 1),
+        )
+        trace["weights"].append(a)
+        trace["source"].append(source)
+        trace["alpha"].append(found.alpha)
+        trace["f_ref"].append(float(f_ref))
+        trace["slope"].append(found.slope)
+        trace["fun"].append(found.f)
+        x_old_norm = np.linalg.norm(x)
+        x, f, g = found.x, found.f, found.g
+        s_prev, y_prev, has_prev, a_prev = s, y, np.bool_(True), a_eff
+        window = (window + (np.float64(f),))[-opts["nonmonotone"]:]
+        k += 1
+        if allvecs is not None:
+            allvecs.append(x.copy())
+        if callback is not None:
+            try:
+                callback(_callback_payload(callback_style, x, f, g, k))
+            except StopIteration:
+                return finish(st.CALLBACK_STOP)
+        xrtol = opts["xrtol"]
+        if xrtol > 0 and np.linalg.norm(s) <= xrtol * (xrtol + x_old_norm):
+            return finish(st.SUCCESS)
+
+
+def _callback_payload(style, x, f, g, k):
+    if style == "intermediate_result":
+        from scipy.optimize import OptimizeResult
+
+        return OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=k)
+    return x.copy()

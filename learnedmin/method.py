@@ -1,0 +1,260 @@
+"""The SciPy boundary: ``LearnedMinimizer`` and its default instance ``learned``."""
+
+import inspect
+import threading
+
+import numpy as np
+
+from . import _options
+from .loop import FixedWeights, run
+
+__all__ = ["LearnedMinimizer", "learned"]
+
+
+class _NetworkPolicy:
+    """Runs a loaded TorchScript weighting network on numpy statistics."""
+
+    def __init__(self, module, hidden_size):
+        import torch
+
+        self._torch = torch
+        self.module = module
+        self.hidden_size = hidden_size
+
+    def initial_state(self):
+        return self._torch.zeros(self.hidden_size, dtype=self._torch.float64)
+
+    def __call__(self, stats, prev, valid, h):
+        torch = self._torch
+        with torch.inference_mode():
+            a, h = self.module(
+                torch.from_numpy(np.ascontiguousarray(stats)),
+                torch.from_numpy(np.ascontiguousarray(prev, dtype=np.float64)),
+                torch.from_numpy(valid),
+                h,
+            )
+        return a.numpy().astype(np.float64), h
+
+
+def _standardize_x0(x0):
+    try:
+        x = np.asarray(x0)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(f"'x0' must be a real array; got {type(x0).__name__}") from exc
+    if x.dtype.kind == "c":
+        raise TypeError(
+            "'x0' is complex; learned minimises over real vectors: stack the real and "
+            "imaginary parts into one real vector"
+        )
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"'x0' must be a real array; got dtype {x.dtype}")
+    x = np.atleast_1d(x)
+    if x.ndim != 1:
+        raise ValueError(f"'x0' must only have one dimension; got shape {x.shape}")
+    if x.size == 0:
+        raise ValueError("'x0' must not be empty")
+    x = np.array(x, dtype=np.float64)  # always a copy: the user's x0 is never touched
+    if not np.all(np.isfinite(x)):
+        raise ValueError("'x0' contains NaN or infinite values")
+    return x
+
+
+def _standardize_bounds(bounds, n):
+    """``(lb, ub)`` float arrays, or ``(None, None)`` when every variable is free."""
+    if bounds is None:
+        return None, None
+    from scipy.optimize import Bounds
+
+    if isinstance(bounds, Bounds):
+        lb = np.broadcast_to(np.asarray(bounds.lb, dtype=float), (n,))
+        ub = np.broadcast_to(np.asarray(bounds.ub, dtype=float), (n,))
+    else:
+        try:
+            pairs = list(bounds)
+        except TypeError as exc:
+            raise TypeError("'bounds' must be a scipy.optimize.Bounds or a sequence of "
+                            "(min, max) pairs") from exc
+        if len(pairs) != n:
+            raise ValueError(f"'bounds' has {len(pairs)} pairs but x0 has {n} entries")
+        try:
+            lb = np.array([-np.inf if p[0] is None else p[0] for p in pairs], dtype=float)
+            ub = np.array([np.inf if p[1] is None else p[1] for p in pairs], dtype=float)
+        except (TypeError, IndexError, ValueError) as exc:
+            raise ValueError("each entry of 'bounds' must be a (min, max) pair; use None for "
+                             "an unbounded side") from exc
+    if np.any(np.isnan(lb)) or np.any(np.isnan(ub)):
+        raise ValueError("'bounds' contain NaN")
+    bad = np.flatnonzero(lb > ub)
+    if bad.size:
+        i = bad[0]
+        raise ValueError(f"'bounds' are infeasible: lower bound {lb[i]} > upper bound {ub[i]} "
+                         f"for variable {i}")
+    if np.all(np.isneginf(lb)) and np.all(np.isposinf(ub)):
+        return None, None
+    return np.array(lb), np.array(ub)
+
+
+def _callback_style(callback):
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"'callback' must be callable; got {type(callback).__name__}")
+    try:
+        params = set(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        return "x"
+    return "intermediate_result" if params == {"intermediate_result"} else "x"
+
+
+class LearnedMinimizer:
+    """A learned step rule as a custom method for :func:`scipy.optimize.minimize`.
+
+    At every iteration a recurrent weighting network looks at dimension-free statistics of three
+    candidate directions (scaled negative gradient, momentum, and an L-BFGS or Newton-CG
+    direction) and outputs the weights that combine them; a nonmonotone Armijo line search with
+    fallbacks to the classical direction keeps the convergence guarantee of L-BFGS whatever the
+    network outputs.
+
+    Parameters
+    ----------
+    weights : str, path or FixedWeights, optional
+        A bundled archive name (``"default"``), the path of a ``.pt`` archive written by
+        :func:`learnedmin.weights.export`, or :class:`learnedmin.FixedWeights` for a constant
+        mixture (the ablation). Archives are checked (versions, slot order, sha256) on first use.
+    **options
+        Default solver options, overridable per call (see *Options*).
+
+    Options
+    -------
+    maxiter : int, optional
+        Maximum number of iterations (accepted steps); default ``200 * n``. ``0`` is allowed.
+    gtol : float
+        Stop with success when the infinity norm of the (projected) gradient is ``<= gtol``
+        (default ``1e-5``). SciPy's ``tol`` sets it too.
+    xrtol : float
+        Stop with success when a step is shorter than ``xrtol * (xrtol + |x|)`` (default ``0``).
+    c1 : float
+        Armijo sufficient-decrease constant, ``0 < c1 < 1`` (default ``1e-4``).
+    nonmonotone : int
+        Window of the nonmonotone Armijo reference (default ``5``; ``1`` is monotone).
+    memory : int
+        Number of L-BFGS curvature pairs (default ``10``).
+    maxls : int
+        Trial steps of the fallback line search (default ``20``).
+    learned_maxls : int
+        Trial steps allowed along the network's proposal before falling back (default ``4``).
+    reset_after : int
+        Consecutive overridden proposals after which the network state is reset (default ``3``).
+    initial_step : float, optional
+        Length of the first trial step; default 1 % of ``max|x0|`` (0.01 from the origin).
+    cg_maxiter : int, optional
+        Conjugate-gradient iterations per Newton-CG direction (default ``20 * n``).
+    finite_diff_rel_step : float, optional
+        Relative forward-difference step when ``jac`` is not given; default the square root of
+        the machine epsilon of ``fun``'s return type (float32 values get a float32-sized step).
+    return_all : bool
+        Also return the list of iterates as ``allvecs``.
+    disp : bool
+        Print a convergence summary.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x, fun, jac, nit, nfev, njev, nhev, status, success, message`` as SciPy's methods, plus
+        ``step_weights`` (``(nit, 3)``: the network's weights per iteration), ``overridden``
+        (``(nit,)`` bool: the safeguard replaced the proposal) and ``trace`` (per-iteration
+        ``source``, ``alpha``, ``f_ref``, ``slope`` and ``fun``; every accepted step satisfies
+        ``fun[k+1] <= f_ref[k] + c1 * slope[k]``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import minimize, rosen, rosen_der
+    >>> from learnedmin import learned
+    >>> res = minimize(rosen, np.array([-1.2, 1.0]), jac=rosen_der, method=learned)
+    >>> bool(res.success), np.allclose(res.x, 1.0, atol=1e-4)
+    (True, True)
+    """
+
+    def __init__(self, weights="default", **options):
+        if not isinstance(weights, FixedWeights):
+            from . import weights as _weights
+
+            _weights._paths(weights)  # type errors now, file checks on first use
+        self.weights = weights
+        unknown = set(options) - set(_options.RULES) - {"tol"}
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; known options: "
+                            f"{', '.join(sorted(_options.RULES))}")
+        self.options = _options.resolve_options(_options.DEFAULTS, options, stacklevel=3)
+        self._policy = None
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        changed = {k: v for k, v in self.options.items() if _options.DEFAULTS[k] != v}
+        extra = "".join(f", {k}={v!r}" for k, v in changed.items())
+        return f"LearnedMinimizer(weights={self.weights!r}{extra})"
+
+    @property
+    def policy(self):
+        """The weighting policy (the archive is loaded and checked on first access)."""
+        if self._policy is None:
+            with self._lock:
+                if self._policy is None:
+                    if isinstance(self.weights, FixedWeights):
+                        self._policy = self.weights
+                    else:
+                        from . import weights as _weights
+
+                        module, meta = _weights.load(self.weights)
+                        self._policy = _NetworkPolicy(module, int(meta["network"]["hidden"]))
+        return self._policy
+
+    @property
+    def metadata(self):
+        """The archive's metadata (``None`` for fixed weights)."""
+        if isinstance(self.weights, FixedWeights):
+            return None
+        from . import weights as _weights
+
+        return _weights.read_metadata(self.weights)
+
+    def __call__(self, fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None,
+                 constraints=(), callback=None, **options):
+        from scipy.optimize import OptimizeResult
+
+        from ._objective import Objective
+
+        opts = _options.resolve_options(self.options, options, stacklevel=3)
+        if not callable(fun):
+            raise TypeError(f"'fun' must be callable; got {type(fun).__name__}")
+        if constraints is not None and len(constraints if not isinstance(constraints, dict)
+                                           else [constraints]):
+            raise ValueError("method learned does not support constraints; use 'SLSQP', "
+                             "'trust-constr' or 'COBYQA', or express box constraints as bounds")
+        for name, value in (("jac", jac), ("hess", hess), ("hessp", hessp)):
+            if value is not None and not callable(value):
+                raise TypeError(
+                    f"'{name}' must be a callable or None for method learned; got {value!r} "
+                    "(with jac=None gradients are finite differences; with hess=None the "
+                    "second-order direction is L-BFGS)"
+                )
+        if not isinstance(args, tuple):
+            args = (args,)
+        x = _standardize_x0(x0)
+        lb, ub = _standardize_bounds(bounds, x.size)
+        if lb is not None:
+            x = np.clip(x, lb, ub)  # as L-BFGS-B: a start outside the box is projected into it
+        style = _callback_style(callback)
+        obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"])
+        fields = run(obj, x, self.policy, opts, lb, ub, callback, style)
+        if opts["disp"]:
+            print(fields["message"])
+            print(f"         Current function value: {fields['fun']:f}")
+            print(f"         Iterations: {fields['nit']}")
+            print(f"         Function evaluations: {fields['nfev']}")
+            print(f"         Gradient evaluations: {fields['njev']}")
+        return OptimizeResult(fields)
+
+
+learned = LearnedMinimizer()

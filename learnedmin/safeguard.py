@@ -1,0 +1,60 @@
+"""The safeguard: the *search* half of the method ("how far"), and its acceptance rule.
+
+A proposal ``p`` is accepted at step ``alpha`` when the nonmonotone Armijo condition of
+Grippo, Lampariello & Lucidi (1986) holds,
+
+    f(x + alpha p) <= max(f_{k-M+1}, ..., f_k) + c1 * g' (x(alpha) - x),
+
+with ``x(alpha)`` the trial point (projected onto the bounds when there are any). Learned
+schedules accelerate through non-monotone transients (Takabe & Wadayama 2020), which a window of
+``M > 1`` tolerates while keeping global convergence. Trial steps shrink by safeguarded quadratic
+interpolation. The decision functions here are array-API generic so the batched training unroll
+applies exactly the rule the numpy loop applies.
+"""
+
+from ._xp import array_namespace, norm, dot, safe_div
+
+# A proposal must make at least this angle with -g (cosine) to count as a descent direction.
+DESCENT_COS = 1e-10
+# Interpolated trial steps are kept in [SHRINK_MIN, SHRINK_MAX] times the last trial.
+SHRINK_MIN = 1e-2
+SHRINK_MAX = 0.5
+
+
+def reference_value(f_history):
+    """The nonmonotone reference ``max`` over the window of accepted values (oldest first)."""
+    xp = array_namespace(*f_history)
+    return xp.max(xp.stack(f_history, axis=-1), axis=-1)
+
+
+def is_descent(g, p):
+    """``g'p < -DESCENT_COS |g| |p|`` and ``p`` finite: a usable descent direction."""
+    xp = array_namespace(g, p)
+    gp = dot(g, p, xp)
+    finite = xp.all(xp.isfinite(p), axis=-1)
+    return finite & (gp < -DESCENT_COS * norm(g, xp) * norm(p, xp))
+
+
+def armijo(f_new, f_ref, slope, c1):
+    """Sufficient decrease: ``f_new <= f_ref + c1 * slope`` with ``f_new`` finite and slope < 0.
+
+    ``slope`` is ``g' (x_new - x)``, the predicted linear decrease of the actual step.
+    """
+    xp = array_namespace(f_new, f_ref, slope)
+    return xp.isfinite(f_new) & (slope < 0) & (f_new <= f_ref + c1 * slope)
+
+
+def next_step(alpha, f0, slope, f_alpha):
+    """Next trial step after a rejected ``alpha`` (quadratic interpolation, Nocedal & Wright 3.57).
+
+    ``slope`` is the directional derivative times ``alpha`` (``g'(x(alpha) - x)``), so the model
+    is ``phi(t) = f0 + slope * t/alpha + c (t/alpha)^2`` fitted to ``f_alpha``. The minimiser is
+    clipped to ``[SHRINK_MIN, SHRINK_MAX] * alpha``; a non-finite ``f_alpha`` gives the smallest
+    shrink.
+    """
+    xp = array_namespace(alpha, f0, slope, f_alpha)
+    curvature = f_alpha - f0 - slope
+    frac = safe_div(-slope, 2.0 * curvature, xp.full_like(alpha, SHRINK_MIN), xp)
+    frac = xp.where(xp.isfinite(f_alpha) & (curvature > 0), frac, xp.full_like(alpha, SHRINK_MIN))
+    frac = xp.clip(frac, SHRINK_MIN, SHRINK_MAX)
+    return alpha * frac

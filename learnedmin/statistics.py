@@ -1,0 +1,94 @@
+"""Dimension-free statistics of the candidate directions: what the weighting network sees.
+
+Only ratios enter, so every statistic is unchanged under ``f -> a*f + c`` (a > 0), under
+``x -> Q x`` (Q orthogonal) and under ``x -> t*x``; the network cost is O(1) per iteration
+whatever the dimension. The feature transform (signed log, clipping) is *not* applied here: it is
+compiled into the network archive so that it can never drift from the trained weights.
+"""
+
+from typing import NamedTuple
+
+from ._xp import array_namespace, dot, norm, safe_div
+
+# Bump FEATURE_VERSION whenever the meaning or order of FEATURE_NAMES changes: archives trained for
+# another version are refused at load time.
+FEATURE_VERSION = 1
+FEATURE_NAMES = (
+    "cos_momentum",         # cos(d_mom, -g)
+    "cos_second",           # cos(d_2nd, -g)
+    "cos_momentum_second",  # cos(d_mom, d_2nd)
+    "log_norm_gradient",    # log |d_gd| / |d_2nd|
+    "log_norm_momentum",    # log |d_mom| / |d_2nd|
+    "log_gradient_ratio",   # log |g_k| / |g_{k-1}|
+    "decrease_ratio",       # (f_k - f_{k-1}) / (g_{k-1}' s_{k-1}): 1 linear, 1/2 exact quadratic
+    "curvature_ratio",      # s'y / (-g_{k-1}' s): 1 after an exact line search
+    "log_step_fraction",    # log of the accepted fraction of the last proposal
+    "overridden",           # 1 when the safeguard replaced the last proposal
+    "iteration",            # k / (k + 10), bounded
+    "valid_gradient",
+    "valid_momentum",
+    "valid_second_order",
+)
+N_FEATURES = len(FEATURE_NAMES)
+
+_TINY = 1e-300
+
+
+class History(NamedTuple):
+    """Scalars carried from the last iteration into the statistics (all batch-shaped arrays)."""
+
+    g_norm: object         # |g_{k-1}|
+    decrease: object       # f_k - f_{k-1}
+    slope: object          # g_{k-1}' s_{k-1}
+    curvature: object      # s_{k-1}' y_{k-1}
+    step_fraction: object  # accepted fraction of the last proposal (1 for a full step)
+    overridden: object     # bool: the safeguard replaced the last proposal
+    iteration: object      # k, as a float
+
+
+def _log_ratio(a, b, xp):
+    return xp.log(xp.maximum(a, xp.full_like(a, _TINY))) - xp.log(
+        xp.maximum(b, xp.full_like(b, _TINY))
+    )
+
+
+def _cos(a, b, na, nb, xp):
+    return safe_div(dot(a, b, xp), na * nb, xp.zeros_like(na), xp)
+
+
+def statistics(g, directions, valid, history):
+    """Feature vector ``(..., N_FEATURES)`` in the order of ``FEATURE_NAMES``.
+
+    Parameters
+    ----------
+    g : array (..., n)
+        Current (reduced) gradient.
+    directions, valid : tuples from :func:`learnedmin.directions.candidates`.
+    history : History
+        Scalars carried from the last iteration (see :class:`History`).
+    """
+    xp = array_namespace(g, *directions)
+    d_gd, d_mom, d_2nd = directions
+    n_g = norm(g, xp)
+    n_gd, n_mom, n_2nd = norm(d_gd, xp), norm(d_mom, xp), norm(d_2nd, xp)
+    has_prev = valid[1]
+    zero = xp.zeros_like(n_g)
+
+    def when_prev(value):
+        return xp.where(has_prev, value, zero)
+
+    slope_prev = history.slope
+    feats = (
+        when_prev(_cos(d_mom, -g, n_mom, n_g, xp)),
+        _cos(d_2nd, -g, n_2nd, n_g, xp),
+        when_prev(_cos(d_mom, d_2nd, n_mom, n_2nd, xp)),
+        _log_ratio(n_gd, n_2nd, xp),
+        when_prev(_log_ratio(n_mom, n_2nd, xp)),
+        when_prev(_log_ratio(n_g, history.g_norm, xp)),
+        when_prev(safe_div(history.decrease, slope_prev, zero, xp)),
+        when_prev(safe_div(history.curvature, -slope_prev, zero, xp)),
+        when_prev(xp.log(xp.maximum(history.step_fraction, xp.full_like(zero, _TINY)))),
+        xp.astype(history.overridden, g.dtype),
+        history.iteration / (history.iteration + 10.0),
+    ) + tuple(xp.astype(v, g.dtype) for v in valid)
+    return xp.stack(feats, axis=-1)
