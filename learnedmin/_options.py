@@ -1,13 +1,10 @@
 """Solver options: one table of defaults, one validator that names the option and the rule."""
 
+import math
 import numbers
 import warnings
 
-import math
-
-# name: (default, rule, check)
-# ``maxiter=None`` means 200 * n, SciPy's BFGS default.
-_INT = (numbers.Integral,)
+# name: (default, the rule in words, check). ``maxiter=None`` means 200 * n (SciPy's BFGS).
 
 
 def _is_int(v):
@@ -28,6 +25,8 @@ RULES = {
     "learned_maxls": (4, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "nonmonotone": (5, "be an integer >= 1 (1 gives a monotone search)",
                     lambda v: _is_int(v) and v >= 1),
+    "sufficient_progress": (0.1, "satisfy 0 <= sufficient_progress < 1",
+                            lambda v: _is_real(v) and 0 <= v < 1),
     "reset_after": (3, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "initial_step": (None, "be None or a real number > 0", lambda v: v is None or (_is_real(v) and v > 0)),
     "cg_maxiter": (None, "be None or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),

@@ -11,6 +11,8 @@ __all__ = ["array_namespace", "dot", "norm", "col", "safe_div"]
 
 def dot(a, b, xp=None):
     """Inner product over the last axis."""
+    if a.ndim == 1 and b.ndim == 1:
+        return a @ b  # unbatched fast path (BLAS dot for numpy)
     xp = xp or array_namespace(a, b)
     return xp.vecdot(a, b, axis=-1)
 

@@ -30,6 +30,12 @@ from .directions import (
 from .safeguard import armijo, is_descent, next_step, reference_value
 from .statistics import History, statistics
 
+def _quiet():
+    """Silence numpy's floating-point warnings in *our* arithmetic (never around user calls):
+    overflow to inf or NaN is detected explicitly and handled by the safeguard."""
+    return np.errstate(all="ignore")
+
+
 # Step sources recorded in ``res.trace["source"]``.
 LEARNED, LEARNED_BACKTRACKED, FALLBACK, RESET = 0, 1, 2, 3
 
@@ -67,22 +73,29 @@ class _Search(NamedTuple):
     slope: float
 
 
-def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project):
+def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, slope_floor=0.0):
     """Backtrack along ``p`` from ``alpha`` until the acceptance rule holds (``tries`` trials).
 
-    A trial whose gradient is not finite is rejected like one that fails the Armijo test.
+    A trial whose gradient is not finite is rejected like one that fails the Armijo test. A
+    trial whose predicted decrease ``-g'(x(alpha) - x)`` falls short of ``-slope_floor`` ends
+    the search unsuccessfully without evaluating ``fun`` (the progress test for proposals).
     """
     f_ref = np.float64(f_ref)
     for _ in range(tries):
-        x_new = project(x + alpha * p)
-        slope = np.float64(g @ (x_new - x))
-        f_new = np.float64(obj.f(x_new)) if slope < 0 else np.float64(np.nan)
+        with _quiet():
+            x_new = project(x + alpha * p)
+            slope = np.float64(g @ (x_new - x))
+        if slope > slope_floor:
+            break
+        usable = slope < 0 and np.all(np.isfinite(x_new))
+        f_new = np.float64(obj.f(x_new)) if usable else np.float64(np.nan)
         if armijo(f_new, f_ref, slope, c1):
             g_new = obj.g(x_new, float(f_new))
             if np.all(np.isfinite(g_new)):
                 return _Search(True, x_new, float(f_new), g_new, alpha, float(slope))
             f_new = np.float64(np.nan)
-        alpha = float(next_step(np.float64(alpha), np.float64(f), slope, f_new))
+        with _quiet():
+            alpha = float(next_step(np.float64(alpha), np.float64(f), slope, f_new))
     return _Search(False, x, f, g, alpha, 0.0)
 
 
@@ -153,8 +166,9 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
     consecutive_overrides = 0
 
     while True:
-        active = active_set(x, g)
-        pg = g if lb is None else x - project(x - g)
+        with _quiet():
+            active = active_set(x, g)
+            pg = g if lb is None else x - project(x - g)
         if np.max(np.abs(pg), initial=0.0) <= opts["gtol"]:
             return finish(st.SUCCESS)
         if k >= maxiter:
@@ -165,38 +179,53 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             return v if active is None else np.where(active, 0.0, v)
 
         if obj.has_hessian:
-            hessp = obj.hessian_product(x)
+            hessp = obj.hessian_product(x)  # user code: hessp is called inside, outside _quiet
             second, _ = newton_cg_direction(
                 gr, lambda v: free(hessp(free(v))), np.float64(g0_norm), cg_maxiter
             )
         else:
-            second = free(lbfgs_direction(gr, memory))
-        directions, valid = candidates(gr, s_prev, y_prev, has_prev, second, initial_scale)
-        directions = tuple(free(d) for d in directions)
-        valid_f = np.array(valid, dtype=np.float64)
-        stats = statistics(gr, directions, valid, history)
-        a, h = policy(stats, a_prev, valid_f, h)
-        p = a[0] * directions[0] + a[1] * directions[1] + a[2] * directions[2]
-        f_ref = reference_value(window)
-
+            with _quiet():
+                second = free(lbfgs_direction(gr, memory))
+        with _quiet():
+            directions, valid = candidates(gr, s_prev, y_prev, has_prev, second, initial_scale)
+            directions = tuple(free(d) for d in directions)
+            valid_f = np.array(valid, dtype=np.float64)
+            stats = statistics(gr, directions, valid, history)
+            a, h = policy(stats, a_prev, valid_f, h)
+            p = a[0] * directions[0] + a[1] * directions[1] + a[2] * directions[2]
+            f_ref = reference_value(window)
+            # The classical direction the safeguard falls back to.
+            fb_slot = 2 if is_descent(gr, second) else 0
+            fallback = directions[fb_slot]
+            proposal_is_descent = bool(is_descent(gr, p))
         source, d_used, found = LEARNED, p, None
-        if is_descent(gr, p):
-            found = _line_search(obj, x, f, g, p, f_ref, c1, 1.0, opts["learned_maxls"], project)
+        if proposal_is_descent:
+            # Progress test: an accepted proposal predicts at least ``sufficient_progress`` of
+            # the linear decrease of the classical unit step. With the nonmonotone Armijo rule
+            # this makes every learned step as good as a short classical one, which keeps the
+            # convergence guarantee of the classical method (Grippo et al. 1986; compare the
+            # merit test of Safe-L2O, Heaton et al. 2020).
+            with _quiet():
+                floor = opts["sufficient_progress"] * float(gr @ fallback)
+            found = _line_search(obj, x, f, g, p, f_ref, c1, 1.0, opts["learned_maxls"], project,
+                                 slope_floor=floor)
         if found is None or not found.ok:
             source = FALLBACK
-            slot = 2 if is_descent(gr, second) else 0
-            d_used = directions[slot]
-            # With the classical weights the proposal *is* the fallback: keep backtracking.
-            resume = found is not None and np.array_equal(d_used, p)
-            alpha0, tries = (found.alpha, opts["maxls"] - opts["learned_maxls"]) if resume \
-                else (1.0, opts["maxls"])
+            d_used = fallback
+            # A proposal that is a positive multiple of the fallback (the classical weights) has
+            # already been searched along: keep backtracking where it stopped.
+            others = np.delete(a, fb_slot)
+            resume = found is not None and a[fb_slot] > 0 and not np.any(others)
+            alpha0, tries = (found.alpha * a[fb_slot], opts["maxls"] - opts["learned_maxls"]) \
+                if resume else (1.0, opts["maxls"])
             found = _line_search(obj, x, f, g, d_used, f_ref, c1, alpha0, max(tries, 1), project)
         if not found.ok:
             source = RESET
             memory = memory_init(initial_scale)
             h = policy.initial_state()
-            scale = np.linalg.norm(s_prev) / np.linalg.norm(gr) if has_prev else initial_scale
-            d_used = -scale * gr
+            with _quiet():
+                scale = np.linalg.norm(s_prev) / np.linalg.norm(gr) if has_prev else initial_scale
+                d_used = -scale * gr
             found = _line_search(obj, x, f, g, d_used, f_ref, c1, 1.0, opts["maxls"], project)
         if not found.ok:
             return finish(st.PRECISION_LOSS)
@@ -209,27 +238,29 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
         else:
             a_eff = np.zeros(N_SLOTS)
             if source == FALLBACK:
-                a_eff[2 if d_used is directions[2] else 0] = found.alpha
+                a_eff[fb_slot] = found.alpha
         consecutive_overrides = consecutive_overrides + 1 if source >= FALLBACK else 0
         if consecutive_overrides >= opts["reset_after"]:
             h, consecutive_overrides = policy.initial_state(), 0
 
-        s = found.x - x
-        y = found.g - g
-        if not obj.has_hessian:
-            memory = memory_push(memory, s, y, m)
-        history = History(
-            np.linalg.norm(gr), np.float64(found.f - f), np.float64(found.slope),
-            np.float64(s @ y), np.float64(found.alpha), np.bool_(source >= FALLBACK),
-            np.float64(k + 1),
-        )
+        with _quiet():
+            s = found.x - x
+            y = found.g - g
+            if not obj.has_hessian:
+                memory = memory_push(memory, s, y, m)
+            history = History(
+                np.linalg.norm(gr), np.float64(found.f - f), np.float64(found.slope),
+                np.float64(s @ y), np.float64(found.alpha), np.bool_(source >= FALLBACK),
+                np.float64(k + 1),
+            )
         trace["weights"].append(a)
         trace["source"].append(source)
         trace["alpha"].append(found.alpha)
         trace["f_ref"].append(float(f_ref))
         trace["slope"].append(found.slope)
         trace["fun"].append(found.f)
-        x_old_norm = np.linalg.norm(x)
+        with _quiet():
+            x_old_norm = np.linalg.norm(x)
         x, f, g = found.x, found.f, found.g
         s_prev, y_prev, has_prev, a_prev = s, y, np.bool_(True), a_eff
         window = (window + (np.float64(f),))[-opts["nonmonotone"]:]

@@ -143,6 +143,10 @@ class LearnedMinimizer:
         Trial steps of the fallback line search (default ``20``).
     learned_maxls : int
         Trial steps allowed along the network's proposal before falling back (default ``4``).
+    sufficient_progress : float
+        A proposal is accepted only if its step predicts at least this fraction of the linear
+        decrease of the classical unit step (default ``0.1``); otherwise the safeguard falls
+        back. This keeps a poor network from stalling the run with tiny steps.
     reset_after : int
         Consecutive overridden proposals after which the network state is reset (default ``3``).
     initial_step : float, optional

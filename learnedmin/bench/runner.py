@@ -1,0 +1,212 @@
+"""Run methods on problems: one counted, timed run per (problem, method), optionally in parallel.
+
+A run record is a plain dict (JSON-ready apart from the trace, a list of pairs), so records travel
+between processes and into the reports unchanged.
+"""
+
+import contextlib
+import math
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import numpy as np
+
+from .counting import BudgetExhausted, Counter
+from .methods import resolve_method
+from .suites import get_problem
+
+__all__ = ["run_one", "run_tasks"]
+
+
+def _value(fun, x):
+    with np.errstate(all="ignore"):
+        try:
+            return float(fun(np.array(x, dtype=np.float64)))
+        except Exception:  # noqa: BLE001 - an unusable point is reported as a non-finite value
+            return math.nan
+
+
+def run_one(problem, method, settings, suite=""):
+    """Run ``method`` on ``problem`` once and return the run record.
+
+    Parameters
+    ----------
+    problem : Problem
+    method : Method
+    settings : Settings
+    suite : str
+        Name of the suite, copied into the record.
+
+    Returns
+    -------
+    dict
+        ``suite, problem, n, method, status`` (``converged``, ``stopped``, ``budget``, ``error``
+        or ``n/a``), ``message, nfev, njev, nhev, calls, nit, wall, time_in_calls, overhead``
+        (seconds outside the problem's calls), ``f0, f_final, f_best, f_star, params, warnings,
+        flags`` (``above_f0``, ``nonfinite``, ``error``, ``warnings``) and ``trace`` (``(calls,
+        f)`` at every new lowest ``f``).
+    """
+    rec = {"suite": suite, "problem": problem.name, "n": int(len(problem.x0)),
+           "method": method.name, "f_star": problem.f_star, "status": "n/a", "message": "",
+           "nfev": 0, "njev": 0, "nhev": 0, "calls": 0, "nit": None, "wall": None,
+           "time_in_calls": None, "overhead": None, "f0": None, "f_final": None,
+           "f_best": None, "params": {}, "warnings": [], "flags": [], "trace": []}
+    reason = method.applies(problem, settings)
+    if reason is not None:
+        rec["message"] = reason
+        return rec
+    x0 = np.array(problem.x0, dtype=np.float64)
+    rec["f0"] = _value(problem.fun, x0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res, counter, elapsed = None, None, 0.0
+        try:
+            params = method.prepare(problem, settings)
+            rec["params"] = {k: (float(v) if isinstance(v, (float, np.floating)) else v)
+                             for k, v in params.items()}
+            counter = Counter(problem, budget=settings.budget)
+            t0 = time.perf_counter()
+            try:
+                res = method.solve(counter, x0.copy(), params, settings)
+            finally:
+                elapsed = time.perf_counter() - t0
+            rec["status"] = "converged" if res.get("success", False) else "stopped"
+            rec["message"] = str(res.get("message", ""))
+        except BudgetExhausted as exc:
+            rec["status"], rec["message"] = "budget", str(exc)
+        except Exception as exc:  # noqa: BLE001 - one failing run must not end the benchmark
+            rec["status"], rec["message"] = "error", f"{type(exc).__name__}: {exc}"
+            rec["flags"].append("error")
+    rec["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    if rec["warnings"]:
+        rec["flags"].append("warnings")
+    if counter is None:  # prepare() failed before the run started
+        return rec
+    wall = elapsed - counter.time_observing
+    rec.update(nfev=counter.nfev, njev=counter.njev, nhev=counter.nhev, calls=counter.calls,
+               wall=wall, time_in_calls=counter.time_in_calls,
+               overhead=max(wall - counter.time_in_calls, 0.0), trace=list(counter.trace))
+    if res is not None and res.get("nit") is not None:
+        rec["nit"] = int(res["nit"])
+    if res is not None and "x" in res:
+        rec["f_final"] = _value(problem.fun, res["x"])
+    else:
+        rec["f_final"] = counter.best_f if np.isfinite(counter.best_f) else math.nan
+    finite_best = [f for _, f in counter.trace] + [rec["f_final"]]
+    rec["f_best"] = min((f for f in finite_best if np.isfinite(f)), default=math.nan)
+    if not np.isfinite(rec["f_final"]):
+        rec["flags"].append("nonfinite")
+    elif np.isfinite(rec["f0"]) and rec["f_final"] > rec["f0"]:
+        rec["flags"].append("above_f0")
+    return rec
+
+
+_WARM = set()
+
+
+def _warm_up(method, settings):
+    """Run ``method`` once, untimed, on a tiny quadratic: lazy imports (torch, loading weights,
+    SciPy's first-call set-up) are paid here and not charged to the first timed run."""
+    if method.name in _WARM:
+        return
+    _WARM.add(method.name)
+    from ..problems.classic import ellipsoid
+
+    tiny = ellipsoid(4, 10.0)
+    if method.applies(tiny, settings) is None:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            try:
+                method.solve(Counter(tiny, budget=50), np.array(tiny.x0),
+                             method.prepare(tiny, settings), settings)
+            except Exception:  # noqa: BLE001 - the timed run will report the failure
+                pass
+
+
+def _task(suite, problem_name, method_spec, settings):
+    method = resolve_method(method_spec)
+    _warm_up(method, settings)
+    return run_one(get_problem(suite, problem_name), method, settings, suite)
+
+
+#: Environment of the worker processes: one thread each for BLAS, OpenMP and torch. Threaded
+#: BLAS on small matrices (BFGS at n = 100) is up to ten times slower on a shared machine and
+#: makes the timings meaningless.
+SINGLE_THREAD_ENV = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                           "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                                           "NUMEXPR_NUM_THREADS")}
+
+
+@contextlib.contextmanager
+def worker_pool(jobs):
+    """A pool of ``jobs`` fresh single-threaded worker processes.
+
+    Workers are started with ``spawn`` (a fresh interpreter, nothing forked from a parent that may
+    hold BLAS or torch threads), with :data:`SINGLE_THREAD_ENV` in their environment (set only
+    while the workers start: BLAS reads it when numpy is first imported).
+    """
+    import multiprocessing
+
+    saved = {var: os.environ.get(var) for var in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)
+    try:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+        # Start every worker now, while the environment is set (a spawn pool starts one worker
+        # per submitted task until it has ``jobs``).
+        for future in [pool.submit(os.getpid) for _ in range(jobs)]:
+            future.result()
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+    with pool:
+        yield pool
+
+
+def run_tasks(tasks, settings, jobs=1, progress=None, processes=True):
+    """Run ``tasks`` = ``[(suite, problem name, method spec), ...]``; records in task order.
+
+    Parameters
+    ----------
+    tasks : list of tuple
+    settings : Settings
+    jobs : int
+        Number of worker processes (see :func:`worker_pool`). Workers rebuild problems and
+        methods from their names, so nothing unpicklable crosses a process boundary.
+    progress : callable, optional
+        ``progress(done, total, record)`` after each run.
+    processes : bool
+        ``False`` runs everything in this process (for tests; timings then depend on this
+        process's thread settings).
+    """
+    records = [None] * len(tasks)
+    if not processes:
+        for i, task in enumerate(tasks):
+            records[i] = _task(*task, settings)
+            if progress:
+                progress(i + 1, len(tasks), records[i])
+        return records
+    with worker_pool(jobs) as pool:
+        futures = {pool.submit(_task, *task, settings): i for i, task in enumerate(tasks)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            i = futures[future]
+            records[i] = future.result()
+            if progress:
+                progress(done, len(tasks), records[i])
+    return records
+
+
+def print_progress(done, total, record, stream=sys.stderr):
+    """A one-line progress report (overwritten in place on a terminal)."""
+    line = f"[{done}/{total}] {record['method']} on {record['problem']}: {record['status']}"
+    if stream.isatty():
+        end = "\n" if done == total else ""
+        stream.write(f"\r\033[K{line}{end}")
+    elif done == total or done % max(1, total // 10) == 0:
+        stream.write(line + "\n")
+    stream.flush()

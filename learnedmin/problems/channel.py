@@ -1,0 +1,818 @@
+r"""Specular-path channel estimation: a sum of complex exponentials on a frequency grid.
+
+The radio channel is observed on ``M`` subcarriers ``f_m`` as a frequency response made of ``P``
+specular paths (Richter 2005, ch. 2 and 3, restricted to the delay dimension):
+
+.. math::
+
+    y_m = s_m(\theta) + w_m, \qquad
+    s_m(\theta) = \sum_{p=1}^{P} \gamma_p \, a_m(\tau_p), \qquad
+    a_m(\tau) = e^{-j 2\pi f_m \tau},
+
+with circular complex white Gaussian noise, :math:`\mathrm{E}|w_m|^2 = \sigma^2` (real and
+imaginary parts each of variance :math:`\sigma^2/2`). The real parameter vector is
+
+.. math::
+
+    \theta = [\tau_1, \dots, \tau_P,\;
+              \operatorname{Re}\gamma_1, \dots, \operatorname{Re}\gamma_P,\;
+              \operatorname{Im}\gamma_1, \dots, \operatorname{Im}\gamma_P] \in \mathbb{R}^{3P}.
+
+The maximum-likelihood estimate minimises the cost :math:`c(\theta) = \lVert y - s(\theta)
+\rVert^2 = \lVert r \rVert^2`, where :math:`r = [\operatorname{Re}(y - s);
+\operatorname{Im}(y - s)] \in \mathbb{R}^{2M}` is the stacked real residual. With the complex
+model derivative :math:`D = \partial s / \partial \theta^{\mathsf T}` (``M x 3P``),
+
+.. math::
+
+    \frac{\partial s_m}{\partial \tau_p} = -j 2\pi f_m \gamma_p a_m(\tau_p), \quad
+    \frac{\partial s_m}{\partial \operatorname{Re}\gamma_p} = a_m(\tau_p), \quad
+    \frac{\partial s_m}{\partial \operatorname{Im}\gamma_p} = j a_m(\tau_p),
+
+the residual Jacobian is :math:`J = -[\operatorname{Re} D; \operatorname{Im} D]`
+(``2M x 3P``), the gradient :math:`\nabla c = 2 J^{\mathsf T} r = -2\operatorname{Re}\{D^{\mathsf
+H}(y - s)\}`, the Gauss-Newton Hessian :math:`2 J^{\mathsf T} J = 2\operatorname{Re}\{D^{\mathsf
+H} D\}`, and the Fisher information in white noise (Richter 2005, sec. 3.2)
+:math:`F = (2/\sigma^2)\operatorname{Re}\{D^{\mathsf H} D\} = (2/\sigma^2) J^{\mathsf T} J`, whose
+inverse is the Cramér-Rao bound.
+
+Units
+-----
+The model only depends on the products :math:`f_m \tau_p`, so a choice of units is a choice of
+the frequency grid (:func:`frequency_grid`); the weights are plain complex numbers in every case.
+
+=========  ===================  ===============================  ===============  ============
+units      ``f_m``              ``tau``                          resolution cell  unambiguous
+=========  ===================  ===============================  ===============  ============
+natural    ``m``                fraction of the unambiguous      ``1/M``          ``1``
+                                range ``1/Δf``, in ``[0, 1)``
+scaled     ``m / M``            resolution cells (natural * M)   ``1``            ``M``
+physical   ``m Δf`` (Hz)        seconds                          ``1/(M Δf)``     ``1/Δf``
+=========  ===================  ===============================  ===============  ============
+
+(``m = 0..M-1``, or ``m - (M-1)/2`` on a centred grid.) In natural units the curvature of the cost
+along a delay is about :math:`4\pi^2 |\gamma|^2 M^3/3` and along a weight about :math:`2M`: the
+ratio, some :math:`10^4` to :math:`10^5` for ``M = 64``, is the hard case on which plain gradient
+methods and L-BFGS stall while Levenberg-Marquardt (affine-invariant Gauss-Newton) does not. The
+scaled units remove most of that disparity.
+
+Backends
+--------
+:func:`model`, :func:`residual`, :func:`cost`, :func:`gradient`, :func:`jacobian`,
+:func:`gauss_newton_hessp`, :func:`linear_weights`, :func:`fisher_information` and :func:`crb` are
+written once against the array API (:func:`array_api_compat.array_namespace`): numpy arrays for
+the benchmark, torch tensors (float64, any leading batch dimensions, differentiable, nothing
+updated in place) for training. The observation ``y`` is either complex (``(..., M)``) or the
+stacked real vector ``[Re y; Im y]`` (``(..., 2M)``); ``freqs`` is ``(M,)`` or ``(..., M)`` and
+is converted to ``theta``'s namespace, device and dtype, so numpy frequencies may be used with
+torch parameters.
+
+:func:`sample` draws random ground truths with numpy (``batch=`` stacks them); the training code
+converts them with :func:`torch.from_numpy`. :class:`ChannelProblem` wraps one instance for
+:func:`scipy.optimize.minimize` and :func:`scipy.optimize.least_squares`, and
+:func:`bench_problems` builds the benchmark's ``channel`` suite.
+
+References
+----------
+.. [1] A. Richter, *Estimation of Radio Channel Parameters: Models and Algorithms*, PhD thesis,
+   Technische Universität Ilmenau, 2005 (the RIMAX estimator).
+.. [2] D. C. Rife and R. R. Boorstyn, "Single-tone parameter estimation from discrete-time
+   observations", *IEEE Trans. Inf. Theory* 20(5), 591-598, 1974 (the single-tone bound).
+
+Examples
+--------
+>>> import numpy as np
+>>> from scipy.optimize import least_squares
+>>> from learnedmin.problems.channel import ChannelProblem
+>>> prob = ChannelProblem.random(np.random.default_rng(1), P=2, M=32, snr_db=20.0)
+>>> res = least_squares(prob.residual, prob.x0, jac=prob.jacobian, method="lm")
+>>> prob.delays_resolved(res.x)
+True
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Optional
+
+import numpy as np
+from array_api_compat import array_namespace, device
+
+__all__ = [
+    "UNITS",
+    "frequency_grid",
+    "model",
+    "residual",
+    "cost",
+    "gradient",
+    "jacobian",
+    "gauss_newton_hessp",
+    "linear_weights",
+    "fisher_information",
+    "crb",
+    "ChannelSample",
+    "sample",
+    "ChannelProblem",
+    "BenchProblem",
+    "bench_problems",
+]
+
+UNITS = ("natural", "scaled")
+
+
+# --------------------------------------------------------------------------------------------
+# The frequency grid
+
+
+def frequency_grid(M, units="natural", centred=False):
+    """The subcarrier frequencies ``f_m`` in the given units.
+
+    Parameters
+    ----------
+    M : int
+        Number of subcarriers, ``M >= 2``.
+    units : {"natural", "scaled"}
+        ``"natural"``: ``f_m = m`` (multiples of the spacing Δf), delays as fractions of the
+        unambiguous range ``1/Δf``. ``"scaled"``: ``f_m = m / M``, delays in resolution cells
+        ``1/(M Δf)``.
+    centred : bool
+        Use ``m - (M-1)/2`` instead of ``m = 0..M-1`` (decouples delays from weight phases).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M,)`` float64.
+
+    Examples
+    --------
+    >>> frequency_grid(4)
+    array([0., 1., 2., 3.])
+    >>> frequency_grid(4, units="scaled", centred=True)
+    array([-0.375, -0.125,  0.125,  0.375])
+    """
+    M = _check_M(M)
+    _check_units(units)
+    m = np.arange(M, dtype=np.float64)
+    if centred:
+        m = m - (M - 1) / 2
+    return m / M if units == "scaled" else m
+
+
+def _check_M(M):
+    if isinstance(M, bool) or not isinstance(M, (int, np.integer)) or M < 2:
+        raise ValueError(f"'M' must be an integer >= 2; got {M!r}")
+    return int(M)
+
+
+def _check_units(units):
+    if units not in UNITS:
+        raise ValueError(f"'units' must be one of {UNITS}; got {units!r}")
+
+
+def _spacing(freqs):
+    """Grid spacing Δf of a uniform numpy frequency grid (last axis)."""
+    f = np.asarray(freqs, dtype=np.float64)
+    return (f[..., -1] - f[..., 0]) / (f.shape[-1] - 1)
+
+
+# --------------------------------------------------------------------------------------------
+# The model and its derivatives (array API, any leading batch dimensions)
+
+
+def _n_paths(theta):
+    n = theta.shape[-1]
+    if n == 0 or n % 3:
+        raise ValueError(
+            "'theta' must hold [delays, Re weights, Im weights]: its last axis must be a "
+            f"positive multiple of 3; got length {n}"
+        )
+    return n // 3
+
+
+def _like(a, theta, xp, dtype=None):
+    """``a`` as an array of ``theta``'s namespace and device (numpy inputs are converted)."""
+    try:
+        same = array_namespace(a) is xp
+    except TypeError:
+        same = False
+    if not same:
+        # Give the dtype at conversion: torch would otherwise read a Python float as float32.
+        a = xp.asarray(a, device=device(theta)) if dtype is None else xp.asarray(
+            a, dtype=dtype, device=device(theta))
+    if dtype is not None and a.dtype != dtype:
+        a = xp.astype(a, dtype)
+    return a
+
+
+def _freqs(freqs, theta, xp):
+    return _like(freqs, theta, xp, theta.dtype)
+
+
+def _parts(theta, freqs, xp):
+    """Delays, weights and ``cos``/``sin`` of the phases ``2 pi f_m tau_p`` (``(..., M, P)``)."""
+    P = _n_paths(theta)
+    tau, alpha, beta = theta[..., :P], theta[..., P:2 * P], theta[..., 2 * P:]
+    phase = (2 * math.pi) * freqs[..., :, None] * tau[..., None, :]
+    return tau, alpha[..., None, :], beta[..., None, :], xp.cos(phase), xp.sin(phase)
+
+
+def _model_re_im(theta, freqs, xp):
+    # gamma * a = (alpha + j beta)(cos - j sin)
+    #           = (alpha cos + beta sin) + j (beta cos - alpha sin)
+    _, alpha, beta, c, s = _parts(theta, freqs, xp)
+    return xp.sum(alpha * c + beta * s, axis=-1), xp.sum(beta * c - alpha * s, axis=-1)
+
+
+def _observation(y, theta, xp, M):
+    """``y`` as the stacked real vector ``[Re y; Im y]`` (``(..., 2M)``) in ``theta``'s dtype."""
+    y = _like(y, theta, xp)
+    if xp.isdtype(y.dtype, "complex floating"):
+        if y.shape[-1] != M:
+            raise ValueError(f"complex 'y' must have M = {M} entries on its last axis (one per "
+                             f"frequency); got shape {tuple(y.shape)}")
+        y = xp.concat([xp.real(y), xp.imag(y)], axis=-1)
+    elif y.shape[-1] != 2 * M:
+        raise ValueError(f"real 'y' must be the stacked [Re y; Im y] with 2M = {2 * M} entries "
+                         f"on its last axis; got shape {tuple(y.shape)}")
+    return xp.astype(y, theta.dtype) if y.dtype != theta.dtype else y
+
+
+def model(theta, freqs):
+    r"""The noiseless frequency response :math:`s_m = \sum_p \gamma_p e^{-j 2\pi f_m \tau_p}`.
+
+    Parameters
+    ----------
+    theta : array, shape (..., 3P)
+        ``[tau_1..P, Re gamma_1..P, Im gamma_1..P]``, real.
+    freqs : array, shape (M,) or (..., M)
+        Subcarrier frequencies, in the units of ``1/tau`` (see :func:`frequency_grid`).
+
+    Returns
+    -------
+    array, shape (..., M)
+        Complex.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.round(model(np.array([0.25, 1.0, 0.0]), frequency_grid(2)), 12)
+    array([1.+0.j, 0.-1.j])
+    """
+    xp = array_namespace(theta)
+    re, im = _model_re_im(theta, _freqs(freqs, theta, xp), xp)
+    return re + 1j * im
+
+
+def residual(theta, y, freqs):
+    r"""The stacked real residual :math:`r = [\operatorname{Re}(y - s); \operatorname{Im}(y - s)]`.
+
+    Parameters
+    ----------
+    theta : array, shape (..., 3P)
+    y : array, shape (..., M) complex, or (..., 2M) real ``[Re y; Im y]``
+    freqs : array, shape (M,) or (..., M)
+
+    Returns
+    -------
+    array, shape (..., 2M)
+        Real, in ``theta``'s dtype; ``cost == sum(r**2)``.
+    """
+    xp = array_namespace(theta)
+    f = _freqs(freqs, theta, xp)
+    re, im = _model_re_im(theta, f, xp)
+    return _observation(y, theta, xp, f.shape[-1]) - xp.concat([re, im], axis=-1)
+
+
+def cost(theta, y, freqs):
+    r"""The least-squares cost :math:`c(\theta) = \lVert y - s(\theta) \rVert^2 = r^{\mathsf T} r`.
+
+    Minus the log-likelihood times :math:`\sigma^2`, up to a constant (no factor ½).
+
+    Returns
+    -------
+    array, shape (...)
+        One real value per batch element.
+    """
+    r = residual(theta, y, freqs)
+    xp = array_namespace(r)
+    return xp.sum(r * r, axis=-1)
+
+
+def jacobian(theta, freqs):
+    r"""The Jacobian of :func:`residual`, :math:`J = -[\operatorname{Re} D; \operatorname{Im} D]`.
+
+    Columns are ordered as ``theta``: for path ``p``, with :math:`\phi = 2\pi f_m \tau_p`,
+    :math:`\partial s/\partial\tau_p = 2\pi f_m [(\beta c - \alpha s) - j(\alpha c + \beta s)]`,
+    :math:`\partial s/\partial\alpha_p = c - j s`, :math:`\partial s/\partial\beta_p = s + j c`
+    (:math:`c = \cos\phi`, :math:`s = \sin\phi`, :math:`\gamma_p = \alpha_p + j\beta_p`).
+
+    Parameters
+    ----------
+    theta : array, shape (..., 3P)
+    freqs : array, shape (M,) or (..., M)
+
+    Returns
+    -------
+    array, shape (..., 2M, 3P)
+        Real; independent of ``y`` (the model is linear in the residual).
+    """
+    xp = array_namespace(theta)
+    f = _freqs(freqs, theta, xp)
+    _, alpha, beta, c, s = _parts(theta, f, xp)
+    w = (2 * math.pi) * f[..., :, None]
+    d_re = xp.concat([w * (beta * c - alpha * s), c, s], axis=-1)
+    d_im = xp.concat([-w * (alpha * c + beta * s), -s, c], axis=-1)
+    return -xp.concat([d_re, d_im], axis=-2)
+
+
+def _matvec(A, v, xp):
+    return xp.matmul(A, v[..., None])[..., 0]
+
+
+def _rmatvec(A, v, xp):
+    return xp.matmul(xp.matrix_transpose(A), v[..., None])[..., 0]
+
+
+def gradient(theta, y, freqs):
+    r"""The gradient of :func:`cost`, :math:`2 J^{\mathsf T} r = -2\operatorname{Re}\{D^{\mathsf
+    H}(y - s)\}`.
+
+    Returns
+    -------
+    array, shape (..., 3P)
+    """
+    xp = array_namespace(theta)
+    return 2 * _rmatvec(jacobian(theta, freqs), residual(theta, y, freqs), xp)
+
+
+def gauss_newton_hessp(theta, v, freqs):
+    r"""The Gauss-Newton Hessian-vector product :math:`2 J^{\mathsf T} (J v)`.
+
+    The Gauss-Newton matrix :math:`2 J^{\mathsf T} J = 2\operatorname{Re}\{D^{\mathsf H} D\}` is
+    scaled as :func:`cost` (the exact Hessian minus the term :math:`2\sum_i r_i \nabla^2 r_i`
+    that vanishes at a noiseless fit); it is :math:`\sigma^2` times the Fisher information.
+
+    Parameters
+    ----------
+    theta, v : array, shape (..., 3P)
+    freqs : array, shape (M,) or (..., M)
+
+    Returns
+    -------
+    array, shape (..., 3P)
+    """
+    xp = array_namespace(theta)
+    J = jacobian(theta, freqs)
+    return 2 * _rmatvec(J, _matvec(J, _like(v, theta, xp, theta.dtype), xp), xp)
+
+
+def linear_weights(tau, y, freqs):
+    r"""Least-squares path weights for fixed delays (variable projection, Richter 2005 sec. 4).
+
+    For fixed delays the model is linear in the weights, :math:`s = A(\tau)\gamma` with
+    :math:`A_{mp} = e^{-j 2\pi f_m \tau_p}`, and :math:`\hat\gamma = (A^{\mathsf H} A)^{-1}
+    A^{\mathsf H} y`, solved here in its real form (normal equations of ``[[c, s], [-s, c]]``
+    acting on ``[Re gamma; Im gamma]``).
+
+    Parameters
+    ----------
+    tau : array, shape (..., P)
+        Delays (distinct modulo the unambiguous range).
+    y : array, shape (..., M) complex, or (..., 2M) real
+    freqs : array, shape (M,) or (..., M)
+
+    Returns
+    -------
+    array, shape (..., 2P)
+        ``[Re gamma_1..P, Im gamma_1..P]``: ``concat([tau, linear_weights(tau, y, freqs)])`` is
+        a full ``theta``.
+    """
+    xp = array_namespace(tau)
+    f = _like(freqs, tau, xp, tau.dtype)
+    phase = (2 * math.pi) * f[..., :, None] * tau[..., None, :]
+    c, s = xp.cos(phase), xp.sin(phase)
+    # Rows [Re; Im] of the model, columns [alpha; beta]: Re = alpha c + beta s,
+    # Im = -alpha s + beta c.
+    A = xp.concat([xp.concat([c, s], axis=-1), xp.concat([-s, c], axis=-1)], axis=-2)
+    b = _observation(y, tau, xp, f.shape[-1])
+    return xp.linalg.solve(xp.matmul(xp.matrix_transpose(A), A), _rmatvec(A, b, xp)[..., None])[
+        ..., 0]
+
+
+def fisher_information(theta, freqs, sigma2):
+    r"""The Fisher information :math:`F = (2/\sigma^2)\operatorname{Re}\{D^{\mathsf H} D\}`.
+
+    For circular complex white Gaussian noise of variance :math:`\sigma^2` per sample (Richter
+    2005, eq. for the FIM of the specular-path model with :math:`R = \sigma^2 I`); equal to
+    :math:`(2/\sigma^2) J^{\mathsf T} J`.
+
+    Parameters
+    ----------
+    theta : array, shape (..., 3P)
+    freqs : array, shape (M,) or (..., M)
+    sigma2 : float or array, shape (...)
+        Noise variance :math:`\mathrm{E}|w_m|^2`.
+
+    Returns
+    -------
+    array, shape (..., 3P, 3P)
+    """
+    xp = array_namespace(theta)
+    J = jacobian(theta, freqs)
+    s2 = _like(sigma2, theta, xp, theta.dtype)
+    return (2 / s2)[..., None, None] * xp.matmul(xp.matrix_transpose(J), J)
+
+
+def crb(theta, freqs, sigma2):
+    r"""The Cramér-Rao bound :math:`F^{-1}` on the covariance of unbiased estimates of ``theta``.
+
+    The inverse is taken after symmetric diagonal equilibration,
+    :math:`F^{-1} = S (S F S)^{-1} S` with :math:`S = \operatorname{diag}(F)^{-1/2}`, so the
+    orders of magnitude between delay and weight entries (natural units) cost no accuracy.
+
+    For one path on ``f_m = m Δf`` the delay entry is the classical single-tone bound
+    (Rife & Boorstyn 1974) :math:`\operatorname{var}(\hat\tau) \ge 6 / ((2\pi\Delta f)^2\,
+    \mathrm{SNR}\, M(M^2-1))` with :math:`\mathrm{SNR} = |\gamma|^2/\sigma^2`.
+
+    Parameters
+    ----------
+    theta : array, shape (..., 3P)
+    freqs : array, shape (M,) or (..., M)
+    sigma2 : float or array, shape (...)
+
+    Returns
+    -------
+    array, shape (..., 3P, 3P)
+    """
+    xp = array_namespace(theta)
+    F = fisher_information(theta, freqs, sigma2)
+    n = F.shape[-1]
+    diag = xp.sum(F * xp.eye(n, dtype=F.dtype, device=device(F)), axis=-1)
+    scale = 1 / xp.sqrt(diag)
+    S = scale[..., :, None] * scale[..., None, :]
+    return S * xp.linalg.inv(S * F)
+
+
+# --------------------------------------------------------------------------------------------
+# Random ground truths and perturbed starts (numpy)
+
+
+class ChannelSample(NamedTuple):
+    """One (or a stack of) random channel-estimation instance(s) drawn by :func:`sample`.
+
+    Attributes
+    ----------
+    y : numpy.ndarray, shape (*batch, M), complex128
+        Noisy observation.
+    freqs : numpy.ndarray, shape (M,)
+        Frequency grid in ``units`` (shared by the batch).
+    sigma2 : numpy.ndarray, shape batch
+        Noise variance :math:`\\mathrm{E}|w_m|^2`.
+    theta_true : numpy.ndarray, shape (*batch, 3P)
+        Ground truth, delays sorted ascending.
+    theta0 : numpy.ndarray, shape (*batch, 3P)
+        Start: the ground truth perturbed.
+    units : str
+        ``"natural"`` or ``"scaled"``.
+    cell : float
+        The resolution cell ``1/(M Δf)`` in ``units`` (``1/M`` natural, ``1`` scaled).
+    """
+
+    y: Any
+    freqs: Any
+    sigma2: Any
+    theta_true: Any
+    theta0: Any
+    units: str
+    cell: float
+
+
+def _batch_shape(batch):
+    if batch is None:
+        return ()
+    shape = (batch,) if isinstance(batch, (int, np.integer)) else tuple(batch)
+    if any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in shape):
+        raise ValueError(f"'batch' must be None, a positive integer or a tuple of them; "
+                         f"got {batch!r}")
+    return tuple(int(b) for b in shape)
+
+
+def _check_nonneg(**values):
+    for name, value in values.items():
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"'{name}' must be a finite number >= 0; got {value!r}")
+
+
+def sample(rng, P, M, snr_db, *, batch=None, units="natural", centred=False,
+           min_separation=1.0, margin=1.0, spread_db=10.0, snr_reference="total",
+           delay_perturbation=0.25, gain_perturbation_db=3.0, phase_perturbation=math.pi / 8):
+    r"""Draw random ground truths, noisy observations and perturbed starts.
+
+    The seed's recipe: "randomly generating ground truths which are then altered slightly".
+
+    * **Delays**: ``P`` delays in ``[margin, M - margin]`` resolution cells, pairwise at least
+      ``min_separation`` cells apart, uniformly distributed over all such configurations (draw
+      ``P`` points on a shortened interval, sort them and add ``k * min_separation``); sorted
+      ascending. The margin keeps them away from the wrap-around of the unambiguous range.
+    * **Weights**: power uniform in dB over ``[-spread_db, 0]``, phase uniform over
+      ``[-pi, pi)``.
+    * **Noise**: circular complex Gaussian, :math:`\mathrm{E}|w_m|^2 = \sigma^2`, with
+      :math:`\mathrm{SNR} = 10^{\mathrm{snr\_db}/10}` defined per subcarrier as
+
+      - ``snr_reference="total"``: :math:`\sum_p |\gamma_p|^2 / \sigma^2` (the total path power;
+        for one path the SNR of the single-tone Cramér-Rao bound), or
+      - ``snr_reference="strongest"``: :math:`\max_p |\gamma_p|^2 / \sigma^2`.
+
+    * **Start**: each delay moved by ``U(-1, 1) * delay_perturbation`` cells (with the defaults
+      the order of the delays is kept), each weight scaled by ``U(-1, 1) * gain_perturbation_db``
+      dB and rotated by ``U(-1, 1) * phase_perturbation`` radians.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int or None
+        Passed through :func:`numpy.random.default_rng`.
+    P : int
+        Number of paths, ``P >= 1``.
+    M : int
+        Number of subcarriers, ``M >= 2``.
+    snr_db : float or array_like
+        SNR in dB; an array broadcasts against the batch shape (one SNR per instance).
+    batch : int or tuple of int, optional
+        Leading batch shape of the returned arrays (``None``: one unbatched instance).
+    units : {"natural", "scaled"}
+        Units of ``freqs`` and of the delays (see the module's table).
+    centred : bool
+        Centred frequency grid (see :func:`frequency_grid`).
+    min_separation, margin : float
+        In resolution cells (``1/M`` of the unambiguous range).
+    spread_db : float
+        Range of the path powers in dB.
+    snr_reference : {"total", "strongest"}
+    delay_perturbation : float
+        Largest delay error of the start, in resolution cells.
+    gain_perturbation_db, phase_perturbation : float
+        Largest weight magnitude error (dB) and phase error (radians) of the start.
+
+    Returns
+    -------
+    ChannelSample
+        ``y, freqs, sigma2, theta_true, theta0, units, cell``; all numpy float64 / complex128.
+        For torch: ``torch.from_numpy(s.theta0)`` and ``torch.from_numpy(s.y)`` (complex) or
+        of the stacked real ``np.concatenate([s.y.real, s.y.imag], axis=-1)``.
+
+    Examples
+    --------
+    >>> s = sample(0, P=3, M=64, snr_db=20.0, batch=8)
+    >>> s.y.shape, s.theta0.shape, s.sigma2.shape, s.cell
+    ((8, 64), (8, 9), (8,), 0.015625)
+    """
+    rng = np.random.default_rng(rng)
+    if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or P < 1:
+        raise ValueError(f"'P' must be an integer >= 1; got {P!r}")
+    P = int(P)
+    M = _check_M(M)
+    _check_units(units)
+    if snr_reference not in ("total", "strongest"):
+        raise ValueError(f"'snr_reference' must be 'total' or 'strongest'; got {snr_reference!r}")
+    _check_nonneg(min_separation=min_separation, margin=margin, spread_db=spread_db,
+                  delay_perturbation=delay_perturbation,
+                  gain_perturbation_db=gain_perturbation_db,
+                  phase_perturbation=phase_perturbation)
+    shape = _batch_shape(batch)
+    snr_db = np.asarray(snr_db, dtype=np.float64)
+    if not np.all(np.isfinite(snr_db)):
+        raise ValueError(f"'snr_db' must be finite; got {snr_db!r}")
+    try:
+        snr_db = np.broadcast_to(snr_db, shape)
+    except ValueError as exc:
+        raise ValueError(f"'snr_db' of shape {snr_db.shape} does not broadcast to the batch "
+                         f"shape {shape}") from exc
+
+    # Delays in cells; room left after the margins and the separations.
+    room = M - 2 * margin - (P - 1) * min_separation
+    if room < 0:
+        raise ValueError(
+            f"{P} paths {min_separation} cells apart with margins of {margin} cells do not fit "
+            f"in M = {M} cells: need (P-1)*min_separation + 2*margin <= M"
+        )
+    u = np.sort(rng.uniform(0.0, room, size=shape + (P,)), axis=-1)
+    cells = margin + u + min_separation * np.arange(P)
+    power_db = rng.uniform(-spread_db, 0.0, size=shape + (P,))
+    phase = rng.uniform(-math.pi, math.pi, size=shape + (P,))
+    gamma = 10.0 ** (power_db / 20) * np.exp(1j * phase)
+
+    power = np.abs(gamma) ** 2
+    ref = power.sum(axis=-1) if snr_reference == "total" else power.max(axis=-1)
+    sigma2 = ref / 10.0 ** (snr_db / 10)
+
+    cell = 1.0 if units == "scaled" else 1.0 / M
+    freqs = frequency_grid(M, units, centred)
+    theta_true = np.concatenate([cells * cell, gamma.real, gamma.imag], axis=-1)
+    noise = rng.standard_normal(shape + (M,)) + 1j * rng.standard_normal(shape + (M,))
+    y = model(theta_true, freqs) + np.sqrt(sigma2 / 2)[..., None] * noise
+
+    d_cells = delay_perturbation * rng.uniform(-1.0, 1.0, size=shape + (P,))
+    d_db = gain_perturbation_db * rng.uniform(-1.0, 1.0, size=shape + (P,))
+    d_phase = phase_perturbation * rng.uniform(-1.0, 1.0, size=shape + (P,))
+    gamma0 = gamma * 10.0 ** (d_db / 20) * np.exp(1j * d_phase)
+    theta0 = np.concatenate([(cells + d_cells) * cell, gamma0.real, gamma0.imag], axis=-1)
+    return ChannelSample(y, freqs, sigma2, theta_true, theta0, units, cell)
+
+
+# --------------------------------------------------------------------------------------------
+# SciPy convenience
+
+
+def _vector(theta, n, name="theta"):
+    x = np.asarray(theta, dtype=np.float64)
+    if x.shape != (n,):
+        raise ValueError(f"'{name}' must have shape ({n},); got {x.shape}")
+    return x
+
+
+class ChannelProblem:
+    r"""One channel-estimation instance for :func:`scipy.optimize.minimize` / ``least_squares``.
+
+    Parameters
+    ----------
+    y : array_like, shape (M,), complex
+        Observation.
+    freqs : array_like, shape (M,)
+        Uniform frequency grid (any units, see the module's table).
+    theta0 : array_like, shape (3P,)
+        Start ``[tau, Re gamma, Im gamma]``.
+    theta_true : array_like, shape (3P,), optional
+        Ground truth (needed by :meth:`delays_resolved` and :meth:`crb_delay`).
+    sigma2 : float, optional
+        Noise variance (needed by :meth:`crb_delay`).
+    name : str
+        A label.
+
+    Attributes
+    ----------
+    P, M, n : int
+        Paths, subcarriers, ``3P``.
+    cell : float
+        Resolution cell ``1/(M Δf)``; ``period``: unambiguous range ``1/Δf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import minimize
+    >>> prob = ChannelProblem.random(0, P=1, M=32, snr_db=20.0)
+    >>> res = minimize(prob.fun, prob.x0, jac=prob.jac, hessp=prob.hessp, method="trust-ncg")
+    >>> prob.delays_resolved(res.x)
+    True
+    """
+
+    def __init__(self, y, freqs, theta0, theta_true=None, sigma2=None, name="channel"):
+        y = np.asarray(y)
+        freqs = np.asarray(freqs, dtype=np.float64)
+        if freqs.ndim != 1 or freqs.size < 2:
+            raise ValueError(f"'freqs' must be a 1-D grid of at least 2 frequencies; got shape "
+                             f"{freqs.shape}")
+        if y.shape != freqs.shape:
+            raise ValueError(f"'y' must have shape {freqs.shape} like 'freqs'; got {y.shape}")
+        x0 = np.array(theta0, dtype=np.float64)
+        _n_paths(x0)
+        if x0.ndim != 1:
+            raise ValueError(f"'theta0' must be 1-D; got shape {x0.shape}")
+        self.y = np.array(y, dtype=np.complex128)
+        self.freqs = np.array(freqs)
+        self.M, self.n, self.P = freqs.size, x0.size, x0.size // 3
+        self._x0 = x0
+        self._x_true = None if theta_true is None else np.array(
+            _vector(theta_true, self.n, "theta_true"))
+        self.sigma2 = None if sigma2 is None else float(sigma2)
+        self.name = name
+        spacing = float(_spacing(freqs))
+        self.period = 1.0 / abs(spacing)
+        self.cell = self.period / self.M
+
+    @classmethod
+    def from_sample(cls, s, name="channel"):
+        """The problem of an unbatched :class:`ChannelSample`."""
+        if np.ndim(s.sigma2) != 0:
+            raise ValueError("'from_sample' needs an unbatched sample (batch=None)")
+        return cls(s.y, s.freqs, s.theta0, s.theta_true, float(s.sigma2), name)
+
+    @classmethod
+    def random(cls, rng, P, M, snr_db, name=None, **options):
+        """Draw an instance with :func:`sample` (``options`` as there, except ``batch``)."""
+        if "batch" in options:
+            raise TypeError("'batch' is not an option of ChannelProblem.random; use sample()")
+        s = sample(rng, P, M, snr_db, **options)
+        return cls.from_sample(s, name or f"channel-P{P}-M{M}-{snr_db:g}dB-{s.units}")
+
+    def __repr__(self):
+        return f"ChannelProblem(name={self.name!r}, P={self.P}, M={self.M})"
+
+    @property
+    def x0(self):
+        """The start (a fresh copy)."""
+        return self._x0.copy()
+
+    @property
+    def x_true(self):
+        """The ground truth (a fresh copy), or ``None``."""
+        return None if self._x_true is None else self._x_true.copy()
+
+    def fun(self, theta):
+        """Cost ``||y - s(theta)||^2`` (a Python float)."""
+        return float(cost(_vector(theta, self.n), self.y, self.freqs))
+
+    def jac(self, theta):
+        """Gradient of :meth:`fun`, shape ``(3P,)``."""
+        return gradient(_vector(theta, self.n), self.y, self.freqs)
+
+    def hessp(self, theta, v):
+        """Gauss-Newton product ``2 J^T J v`` (for ``minimize(..., hessp=...)``)."""
+        return gauss_newton_hessp(_vector(theta, self.n), _vector(v, self.n, "v"), self.freqs)
+
+    def residual(self, theta):
+        """Stacked real residual ``(2M,)`` for ``least_squares`` (``fun == 2 * res.cost``)."""
+        return residual(_vector(theta, self.n), self.y, self.freqs)
+
+    def jacobian(self, theta):
+        """Jacobian of :meth:`residual`, shape ``(2M, 3P)``."""
+        return jacobian(_vector(theta, self.n), self.freqs)
+
+    def crb_delay(self):
+        """Square roots of the Cramér-Rao bound on each delay at the ground truth, ``(P,)``."""
+        if self._x_true is None or self.sigma2 is None:
+            raise ValueError("crb_delay needs 'theta_true' and 'sigma2'")
+        C = crb(self._x_true, self.freqs, self.sigma2)
+        return np.sqrt(np.diagonal(C)[: self.P])
+
+    def delay_errors(self, theta):
+        """Absolute delay errors of ``theta`` against the truth, in resolution cells, ``(P,)``.
+
+        Estimated and true delays are both reduced modulo the unambiguous range ``1/Δf`` (on
+        which the model is periodic up to a weight sign) and sorted; the ``k``-th estimate is
+        matched to the ``k``-th true delay and compared by circular distance. Non-finite
+        estimates give ``inf``.
+        """
+        if self._x_true is None:
+            raise ValueError("delay errors need 'theta_true'")
+        x = _vector(theta, self.n)
+        if not np.all(np.isfinite(x[: self.P])):
+            return np.full(self.P, np.inf)
+        est = np.sort(np.mod(x[: self.P], self.period))
+        true = np.sort(np.mod(self._x_true[: self.P], self.period))
+        d = np.abs(np.mod(est - true + self.period / 2, self.period) - self.period / 2)
+        return d / self.cell
+
+    def delays_resolved(self, theta, tol=0.5):
+        """Whether every delay lies within ``tol`` resolution cells of the truth.
+
+        The success test of the channel suite (paths matched as in :meth:`delay_errors`). With
+        :func:`sample`'s default start (delays off by up to 0.25 cell) the start itself passes;
+        a stricter test is ``delay_errors(x) <= k * crb_delay() / cell``.
+        """
+        if not (np.isfinite(tol) and tol > 0):
+            raise ValueError(f"'tol' must be a positive number of cells; got {tol!r}")
+        return bool(np.all(self.delay_errors(theta) <= tol))
+
+
+@dataclass(frozen=True)
+class BenchProblem:
+    """A benchmark problem record (same fields as the benchmark's other suites)."""
+
+    name: str
+    n: int
+    fun: Callable
+    jac: Callable
+    hessp: Optional[Callable]
+    x0: Any
+    f_star: Optional[float]
+    x_star: Any
+
+
+def bench_problems(seed=0):
+    """The benchmark's ``channel`` suite: perturbed-truth starts on random channels.
+
+    Two instances for each of ``P`` in (1, 3, 5) paths, ``M = 64`` subcarriers, 20 dB SNR (total
+    path power), in natural units (the hard, badly scaled case) and in scaled units. ``f_star``
+    is ``None`` (the noisy optimum is not known in closed form); ``x_star`` is the ground truth,
+    which the optimum lies near (within a few CRB standard deviations). The methods are bound
+    methods of a :class:`ChannelProblem`, so ``p.fun.__self__.delays_resolved(x)`` is the
+    success test.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of :func:`numpy.random.default_rng`; the suite is a pure function of it.
+
+    Returns
+    -------
+    list of BenchProblem
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for units in UNITS:
+        for P in (1, 3, 5):
+            for k in range(2):
+                name = f"channel-P{P}-M64-20dB-{units}-{k}"
+                prob = ChannelProblem.random(rng, P, 64, 20.0, name=name, units=units)
+                out.append(BenchProblem(name, prob.n, prob.fun, prob.jac, prob.hessp, prob.x0,
+                                        None, prob.x_true))
+    return out

@@ -1,0 +1,13 @@
+"""Training of the weighting network (needs the ``train`` extra; imports torch).
+
+Never imported by ``import learnedmin``. One module per concept:
+
+* :mod:`~learnedmin.training.families` -- batched problem families with ground truth, registry;
+* :mod:`~learnedmin.training.unroll` -- the batched, masked torch copy of the inference loop;
+* :mod:`~learnedmin.training.losses` -- unsupervised and supervised unroll losses;
+* :mod:`~learnedmin.training.config` -- TOML configs, command-line overrides, canonical hash;
+* :mod:`~learnedmin.training.checkpoint` -- atomic checkpoints and resume;
+* :mod:`~learnedmin.training.train` -- the training loop (truncated BPTT, Adam, validation, DDP);
+* :mod:`~learnedmin.training.evaluate` -- measurements through ``scipy.optimize.minimize``;
+* :mod:`~learnedmin.training.__main__` -- the ``learnedmin-train`` command line.
+"""

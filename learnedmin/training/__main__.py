@@ -1,0 +1,154 @@
+"""``learnedmin-train`` / ``python -m learnedmin.training``: train, evaluate and export networks.
+
+Examples
+--------
+The bundled network (``learnedmin/weights/default.pt``) is made by::
+
+    python -m learnedmin.training train --config configs/default.toml \\
+        --out learnedmin/weights/default.pt
+
+and measured by::
+
+    python -m learnedmin.training evaluate --config configs/default.toml \\
+        --weights learnedmin/weights/default.pt
+
+The untrained network (it reproduces the classical rule, L-BFGS behind the same safeguard)::
+
+    python -m learnedmin.training export --untrained --out learnedmin/weights/default.pt
+
+Several processes: ``torchrun --nproc-per-node 4 -m learnedmin.training train --config ...``.
+"""
+
+import argparse
+import json
+import sys
+
+from . import config as cfg
+
+DEFAULT_RUN_DIR = "runs/default"
+
+
+def _common(parser):
+    parser.add_argument("--config", metavar="TOML", help="training config (default: built-in "
+                        "defaults, see the key list below)")
+    parser.add_argument("--set", dest="assignments", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override one config key (TOML value syntax), e.g. --set "
+                             "optim.lr=3e-4; may be repeated")
+    parser.add_argument("--seed", type=int, help="shortcut for --set seed=N")
+    parser.add_argument("--device", help="shortcut for --set device=NAME (cpu, cuda, cuda:1)")
+
+
+def build_parser():
+    """The argument parser (``--help`` documents every option and config key)."""
+    epilog = cfg.help_text()
+    parser = argparse.ArgumentParser(
+        prog="learnedmin-train", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a network and export the best one",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    _common(p)
+    p.add_argument("--episodes", type=int, help="shortcut for --set optim.episodes=N")
+    p.add_argument("--run-dir", default=DEFAULT_RUN_DIR,
+                   help=f"directory of the checkpoint (default {DEFAULT_RUN_DIR})")
+    p.add_argument("--out", help="archive to write at the end (default RUN_DIR/weights.pt)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from RUN_DIR/checkpoint.pt (same config; episodes may grow)")
+    p.add_argument("--stop-after", type=int, metavar="N",
+                   help="stop after N unrolls with a checkpoint, as if interrupted")
+    p.add_argument("--no-progress", action="store_true", help="plain log lines, no tqdm bar")
+
+    p = sub.add_parser("evaluate", help="measure an archive through scipy.optimize.minimize",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    _common(p)
+    p.add_argument("--weights", required=True, help="archive (.pt) or bundled name ('default')")
+    p.add_argument("--quick", action="store_true",
+                   help="a few instances only (a smoke test, not a measurement)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+
+    p = sub.add_parser("export", help="write an archive: the untrained network, or the best "
+                                      "network of a checkpoint")
+    _common(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--untrained", action="store_true",
+                     help="the untrained network (reproduces the classical rule)")
+    src.add_argument("--checkpoint", help="a training checkpoint (its best network)")
+    p.add_argument("--out", required=True, help="archive path (.pt; the .json goes beside it)")
+    p.add_argument("--description", help="metadata description")
+    return parser
+
+
+def _config(args, extra=None):
+    overrides = {"seed": args.seed, "device": args.device, **(extra or {})}
+    return cfg.resolve(args.config, args.assignments, overrides)
+
+
+def _train(args):
+    from .train import train
+
+    config = _config(args, {"optim.episodes": args.episodes})
+    result = train(config, args.run_dir, out=args.out, resume=args.resume,
+                   stop_after=args.stop_after, show_progress=not args.no_progress)
+    print(f"unrolls: {result.episodes}, wall time {result.seconds:.1f} s, best validation "
+          f"score {result.best_score:.4f} (classical {result.classical_score:.4f})")
+    if result.archive is not None:
+        print(f"wrote {result.archive}")
+    return 0
+
+
+def _evaluate(args):
+    from .evaluate import evaluate, format_report
+
+    config = _config(args)
+    report = evaluate(args.weights, config, quick=args.quick)
+    print(format_report(report))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2, sort_keys=True)
+    return 0
+
+
+def _export(args):
+    import torch
+
+    from .. import weights as weights_io
+    from ..network import WeightingNet
+    from .train import export_network
+
+    if args.untrained:
+        config = _config(args)
+        net = WeightingNet(hidden=config["model"]["hidden"])
+        description = args.description or "untrained: reproduces L-BFGS"
+        meta = weights_io.export(net, args.out, {"description": description, "trained": False})
+    else:
+        from . import checkpoint as ckpt
+
+        state = ckpt.load(args.checkpoint)
+        config = state["config"]
+        net = WeightingNet(hidden=config["model"]["hidden"])
+        net.load_state_dict(state["best"])
+        if args.description:
+            config = {**config, "description": args.description}
+        validation = {"score": state["best_score"], "episode": state["best_episode"],
+                      "classical_score": state["classical"]["score"]}
+        with torch.no_grad():
+            meta = export_network(net, args.out, config, validation)
+    print(f"wrote {args.out} (sha256 {meta['sha256'][:12]}...)")
+    return 0
+
+
+def main(argv=None):
+    """Entry point of ``learnedmin-train``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _train, "evaluate": _evaluate, "export": _export}[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"learnedmin-train {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,385 @@
+"""The training loop: truncated backpropagation through the unrolled safeguarded iteration.
+
+One *unroll* (episode) draws a family, a horizon ``T`` (uniform in ``[min_steps, max_steps]``), a
+batch of instances and a random scaling ``c f(x / t)`` of each, and runs ``T`` iterations of
+:func:`learnedmin.training.unroll.step`. Every ``truncation`` iterations the loss of those
+iterations (:mod:`~learnedmin.training.losses`) is backpropagated, the gradient is clipped, Adam
+takes a step and the state is detached (truncated BPTT, the unroll itself goes on with the updated
+network). Every ``validation.every`` unrolls the network is scored on fixed validation instances
+drawn from a seed never used in training; the best network is kept and exported.
+
+Reproducibility: the network initialisation uses ``seed``; unroll ``e`` draws its horizon and
+family from a generator seeded by ``(seed, e)`` and its instances from one seeded by
+``(seed, e, rank)``. A checkpoint after unroll ``e`` therefore holds everything needed to continue
+bit for bit (on the CPU): a resumed run ends with the same weights as an uninterrupted one.
+
+Several processes (``torchrun --nproc-per-node N -m learnedmin.training train ...``): when
+``WORLD_SIZE > 1`` the process group is initialised from the environment (gloo on the CPU, nccl on
+CUDA), each rank unrolls its own instances and the gradients are averaged with ``all_reduce``
+before each Adam step (data-parallel, as ``DistributedDataParallel`` does; an explicit all-reduce
+is used because the network is called a variable number of times per backward pass). Rank 0
+writes checkpoints and the archive.
+"""
+
+import datetime
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from .. import weights as weights_io
+from ..network import WeightingNet
+from . import checkpoint as ckpt
+from .config import config_hash
+from .families import get_family, rescale
+from .losses import progress, step_weights, unroll_loss
+from .unroll import detach_state, init_state, solver_options, step
+
+__all__ = ["TrainResult", "train", "sample_episode", "validation_problems", "validate",
+           "build_net", "export_network", "resolve_device"]
+
+
+class TrainResult(NamedTuple):
+    """What :func:`train` returns."""
+
+    net: WeightingNet            # the best network (by validation score)
+    best_score: float
+    classical_score: float
+    history: list                # validation records
+    episodes: int                # unrolls done in total
+    seconds: float               # wall time of this invocation
+    archive: object              # path of the exported archive, or None
+
+
+def _mix(*values):
+    """A 63-bit seed from integers (splitmix64 finaliser over a running combination)."""
+    z = 0x9E3779B97F4A7C15
+    for v in values:
+        z = (z ^ (int(v) + 0x9E3779B97F4A7C15 + (z << 6) + (z >> 2))) & 0xFFFFFFFFFFFFFFFF
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+        z ^= z >> 31
+    return z & 0x7FFFFFFFFFFFFFFF
+
+
+def resolve_device(name):
+    """``torch.device`` for the config's ``device``; a clear error if it cannot be used."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"'device' must name a torch device; got {name!r}") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"'device' is {name!r} but CUDA is not available on this machine")
+        if device.index is None and "LOCAL_RANK" in os.environ:
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return device
+
+
+def _families(config):
+    """``[(family, weight)]`` of the config; an unavailable ``channel`` family is skipped."""
+    names = config["problems"]["families"]
+    weights = config["problems"]["weights"] or [1.0] * len(names)
+    out = []
+    for name, weight in zip(names, weights):
+        try:
+            out.append((get_family(name), float(weight)))
+        except ValueError:
+            if name != "channel":
+                raise
+            warnings.warn("family 'channel' is unavailable (learnedmin.problems.channel is "
+                          "missing); training without it", RuntimeWarning, stacklevel=3)
+    if not out:
+        raise ValueError("'problems.families' names no available family")
+    return out
+
+
+def _scaled(problem, config, generator):
+    """The problem under a random ``c f(x / t)`` (log-uniform ``c`` and ``t`` per instance)."""
+    batch = problem.batch
+
+    def log_uniform(lo_hi):
+        lo, hi = lo_hi
+        u = torch.rand(batch, generator=generator, dtype=torch.float64)
+        return torch.pow(10.0, lo + (hi - lo) * u)
+
+    return rescale(problem, log_uniform(config["problems"]["log10_f_scale"]),
+                   log_uniform(config["problems"]["log10_x_scale"]))
+
+
+def sample_episode(config, families, episode, rank=0):
+    """``(problem, steps)`` of unroll number ``episode`` (deterministic in the seed)."""
+    seed = config["seed"]
+    shared = torch.Generator().manual_seed(_mix(seed, episode))
+    u = config["unroll"]
+    steps = int(torch.randint(u["min_steps"], u["max_steps"] + 1, (), generator=shared))
+    weights = torch.tensor([w for _, w in families], dtype=torch.float64)
+    family = families[int(torch.multinomial(weights, 1, generator=shared))][0]
+    local = torch.Generator().manual_seed(_mix(seed, episode, rank + 1))
+    problem = family.sample(local, config["problems"]["batch_size"])
+    return _scaled(problem, config, local), steps
+
+
+def validation_problems(config, families):
+    """Fixed validation instances, one batch per family (a seed never used in training)."""
+    out = []
+    for index, (family, _) in enumerate(families):
+        gen = torch.Generator().manual_seed(_mix(config["validation"]["seed"], index))
+        problem = family.sample(gen, config["validation"]["batch_size"])
+        out.append((family.name, _scaled(problem, config, gen)))
+    return out
+
+
+def _relative_gtol(problem, config):
+    with torch.no_grad():
+        g0 = problem.gradient(problem.x0).abs().amax(-1)
+    return config["unroll"]["gtol_relative"] * g0
+
+
+def validate(net, problems, config, opts, device):
+    """Score ``net`` on validation problems: the step-weighted log progress (lower is better).
+
+    Returns ``{"score": mean over families, "families": {name: score}}``.
+    """
+    steps = config["validation"]["steps"]
+    weights = step_weights(steps, config["loss"]["weighting"], device=device)
+    scores = {}
+    with torch.no_grad():
+        for name, problem in problems:
+            problem = problem.to(device)
+            state = init_state(problem, net.hidden_size, opts, _relative_gtol(problem, config))
+            terms = []
+            for _ in range(steps):
+                state, _ = step(net, problem, state, opts)
+                terms.append(progress(problem, state.x, state.f, config["loss"]["kind"],
+                                      config["loss"]["floor"]))
+            per_instance = (weights[:, None] * torch.stack(terms)).sum(0)
+            finite = torch.isfinite(per_instance)
+            scores[name] = float(per_instance[finite].mean()) if bool(finite.any()) else math.inf
+    return {"score": sum(scores.values()) / len(scores), "families": scores}
+
+
+def build_net(config, device="cpu"):
+    """A fresh ``WeightingNet`` for the config (initialised from ``seed``)."""
+    torch.manual_seed(config["seed"])
+    return WeightingNet(hidden=config["model"]["hidden"]).to(device)
+
+
+def _average_gradients(net, world):
+    for p in net.parameters():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    if world > 1:
+        import torch.distributed as dist
+
+        for p in net.parameters():
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad.div_(world)  # the optimiser's own buffer, not part of any graph
+
+
+def _run_episode(net, optimiser, problem, steps, config, opts, world):
+    """One unroll with truncated BPTT; returns ``(mean loss, Adam steps, skipped steps)``."""
+    u, lc = config["unroll"], config["loss"]
+    weights = step_weights(steps, lc["weighting"], device=problem.x0.device)
+    state = init_state(problem, net.hidden_size, opts, _relative_gtol(problem, config))
+    total, updates, skipped = 0.0, 0, 0
+    for start in range(0, steps, u["truncation"]):
+        end = min(start + u["truncation"], steps)
+        points, values = [], []
+        for _ in range(start, end):
+            state, _ = step(net, problem, state, opts)
+            points.append(state.x)
+            values.append(state.f)
+        loss = unroll_loss(problem, points, values, weights[start:end], lc["kind"], lc["floor"])
+        optimiser.zero_grad(set_to_none=False)
+        if loss.requires_grad:
+            loss.backward()
+        _average_gradients(net, world)
+        norm = torch.nn.utils.clip_grad_norm_(net.parameters(), config["optim"]["clip"])
+        if torch.isfinite(norm):
+            optimiser.step()
+        else:  # same decision on every rank: the gradients were averaged first
+            skipped += 1
+        updates += 1
+        total += float(loss.detach())
+        state = detach_state(state)
+    return total, updates, skipped
+
+
+def _distributed(device):
+    """``(rank, world)``; initialises the process group from the environment under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                init_method="env://")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def export_network(net, path, config, validation, extra=None):
+    """Write ``net`` as a weights archive with the training metadata (see the module docs)."""
+    metadata = {
+        "description": config["description"],
+        "trained": True,
+        "config": config,
+        "config_sha256": config_hash(config),
+        "seed": config["seed"],
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "validation": validation,
+        **(extra or {}),
+    }
+    return weights_io.export(net.to("cpu").eval(), path, metadata)
+
+
+class _Progress:
+    """tqdm bar over unrolls (plain log lines when disabled)."""
+
+    def __init__(self, total, initial, enabled, log):
+        self.log = log
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="unroll", dynamic_ncols=True)
+
+    def update(self, **postfix):
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
+            self.bar.update(1)
+
+    def write(self, text):
+        if self.bar is not None:
+            self.bar.write(text)
+        elif self.log is not None:
+            self.log(text)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train(config, run_dir, out=None, resume=False, stop_after=None, show_progress=True,
+          log=print):
+    """Train a weighting network as the config says; export the best one.
+
+    Parameters
+    ----------
+    config : dict
+        A resolved config (:func:`learnedmin.training.config.resolve`).
+    run_dir : str or Path
+        Directory of the checkpoint (``checkpoint.pt``).
+    out : str or Path, optional
+        Archive to write at the end (``.pt`` plus ``.json``); default ``run_dir/weights.pt``.
+    resume : bool
+        Continue from ``run_dir/checkpoint.pt`` (its config hash must match, up to
+        ``optim.episodes``, which may be raised to train longer).
+    stop_after : int, optional
+        Stop after this many unrolls of this invocation, writing a checkpoint and no archive, as
+        if the run had been interrupted there (for tests and time-sliced jobs).
+    show_progress : bool
+        tqdm progress bar (rank 0 only).
+    log : callable or None
+        Where log lines go when there is no progress bar.
+
+    Returns
+    -------
+    TrainResult
+    """
+    t_start = time.perf_counter()
+    device = resolve_device(config["device"])
+    if config["threads"]:
+        torch.set_num_threads(config["threads"])
+    rank, world = _distributed(device)
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / ckpt.CHECKPOINT_NAME
+    opts = solver_options(**config["solver"])
+    families = _families(config)
+    net = build_net(config, device)
+    optimiser = torch.optim.Adam(net.parameters(), lr=config["optim"]["lr"],
+                                 weight_decay=config["optim"]["weight_decay"])
+    val_problems = validation_problems(config, families)
+    recipe = {**config, "optim": {**config["optim"], "episodes": None}}
+
+    start, history, best, best_score, best_episode = 0, [], None, math.inf, 0
+    if resume:
+        state = ckpt.load(ckpt_path, map_location=device)
+        if state["recipe_sha256"] != config_hash(recipe):
+            raise ValueError(f"the checkpoint in {run_dir} was written with another config; "
+                             "resume with the same config (only optim.episodes may change)")
+        net.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimizer"])
+        ckpt.restore_rng_states(state["rng"])
+        start, history = state["episode"], state["history"]
+        best, best_score, best_episode = state["best"], state["best_score"], state["best_episode"]
+        classical = state["classical"]
+    else:
+        classical = validate(build_net(config, device), val_problems, config, opts, device)
+        torch.manual_seed(config["seed"])
+    if best is None:
+        best = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        best_score = classical["score"]
+
+    total = config["optim"]["episodes"]
+    end = total if stop_after is None else min(total, start + stop_after)
+    bar = _Progress(total, start, show_progress and rank == 0, log if rank == 0 else None)
+    bar.write(f"classical rule (untrained network) validation score {classical['score']:.4f}")
+    running = None
+
+    def save_checkpoint(episode):
+        if rank != 0:
+            return
+        ckpt.save(ckpt_path, {
+            "model": net.state_dict(), "optimizer": optimiser.state_dict(),
+            "episode": episode, "history": history, "best": best, "best_score": best_score,
+            "best_episode": best_episode, "classical": classical, "config": config,
+            "recipe_sha256": config_hash(recipe), "rng": ckpt.rng_states(),
+        })
+
+    try:
+        for episode in range(start, end):
+            problem, steps = sample_episode(config, families, episode, rank)
+            loss, _, _ = _run_episode(net, optimiser, problem.to(device), steps, config, opts,
+                                      world)
+            running = loss if running is None else 0.95 * running + 0.05 * loss
+            done = episode + 1
+            if done % config["validation"]["every"] == 0 or done == total:
+                record = validate(net, val_problems, config, opts, device)
+                record["episode"] = done
+                history.append(record)
+                if record["score"] < best_score:
+                    best_score, best_episode = record["score"], done
+                    best = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                bar.write(f"unroll {done}: validation {record['score']:.4f} "
+                          f"(best {best_score:.4f}, classical {classical['score']:.4f})")
+            bar.update(loss=running, best=best_score)
+            if done % config["checkpoint"]["every"] == 0 or done == end:
+                save_checkpoint(done)
+    finally:
+        bar.close()
+
+    final = build_net(config, "cpu")
+    final.load_state_dict({k: v.to("cpu") for k, v in best.items()})
+    archive = None
+    if end == total and rank == 0:
+        archive = Path(out) if out is not None else run_dir / "weights.pt"
+        validation = {"score": best_score, "episode": best_episode,
+                      "classical_score": classical["score"],
+                      "families": next((h["families"] for h in history
+                                        if h["episode"] == best_episode), classical["families"]),
+                      "classical_families": classical["families"]}
+        export_network(final, archive, config, validation,
+                       {"training": {"episodes": total, "world_size": world,
+                                     "device": str(device)}})
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return TrainResult(final, best_score, classical["score"], history, end,
+                       time.perf_counter() - t_start, archive)

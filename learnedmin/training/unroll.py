@@ -1,0 +1,421 @@
+"""The training unroll: a batched, masked torch copy of the iteration in :mod:`learnedmin.loop`.
+
+The shipped network only ever runs inside :func:`learnedmin.loop.run`; if training unrolled a
+different loop the network would be out of distribution. So every decision here is the numpy
+loop's, made with the same shared, array-API generic functions
+(:func:`~learnedmin.directions.candidates`, :func:`~learnedmin.directions.lbfgs_direction`,
+:func:`~learnedmin.directions.memory_push`, :func:`~learnedmin.statistics.statistics`,
+:func:`~learnedmin.safeguard.armijo`, :func:`~learnedmin.safeguard.next_step`,
+:func:`~learnedmin.safeguard.is_descent`, :func:`~learnedmin.safeguard.reference_value`) applied
+to ``(B, n)`` tensors:
+
+* the proposal is tried for ``learned_maxls`` trial steps, then the second-order direction (or
+  the scaled gradient when that is not a descent direction) for the rest of ``maxls`` (resuming
+  the backtrack when the proposal *is* that direction), then, after resetting the L-BFGS memory
+  and the hidden state, the scaled gradient; a row whose three searches all fail stops with
+  status 2, as the numpy loop does;
+* the line search loops over trial steps with a mask of rows still searching, so each row gets
+  exactly the trial steps the numpy loop would try;
+* a numpy run that stops (gradient test) is a row that is frozen here (``done``).
+
+Differentiation. The searches run under :func:`torch.no_grad`: the accepted step length ``alpha``
+is piecewise constant in the network's outputs. The accepted point is then rebuilt as
+``x + alpha * d`` with ``d = sum_i a_i d_i`` (or the fallback direction) and ``f``, ``g`` are
+re-evaluated there with the graph kept, so meta-gradients flow through the proposal (times the
+constant ``alpha``) and through everything the next iterations compute from it. Nothing is updated
+in place; every state is a :class:`UnrollState` record. Rows that are frozen see only detached
+inputs and outputs (``torch.where`` never lets their NaN-prone backward reach the network).
+
+L-BFGS memory reset. The numpy loop replaces the memory by an empty one; a batch cannot hold
+memories of different lengths, so a reset row keeps its pairs with ``rho = 0`` and ``s = y = 0``,
+which makes them exact no-ops in the two-loop recursion (the same direction, bit for bit).
+"""
+
+from typing import NamedTuple
+
+import torch
+
+from .. import _options
+from ..directions import N_SLOTS, Memory, candidates, lbfgs_direction, memory_push
+from ..safeguard import armijo, is_descent, next_step, reference_value
+from ..statistics import History, statistics
+from ..loop import FALLBACK, LEARNED, LEARNED_BACKTRACKED, RESET
+
+# Row status codes (the numpy loop's, see learnedmin._status); RUNNING for rows still iterating.
+RUNNING, SUCCESS, PRECISION_LOSS, NONFINITE = -1, 0, 2, 3
+
+__all__ = [
+    "UnrollState", "StepInfo", "solver_options", "init_state", "step", "detach_state",
+    "line_search", "unroll",
+]
+
+
+class UnrollState(NamedTuple):
+    """Everything the numpy loop carries from one iteration to the next, batched.
+
+    Tensors have a leading batch dimension ``B``; ``memory`` and ``window`` are tuples of such
+    tensors, the same length for every row. ``k`` is the (shared) iteration counter.
+    """
+
+    x: torch.Tensor
+    f: torch.Tensor
+    g: torch.Tensor
+    memory: Memory
+    s_prev: torch.Tensor
+    y_prev: torch.Tensor
+    has_prev: torch.Tensor
+    a_prev: torch.Tensor
+    h: torch.Tensor
+    history: History
+    window: tuple
+    overrides: torch.Tensor
+    initial_scale: torch.Tensor
+    gtol: torch.Tensor
+    done: torch.Tensor
+    status: torch.Tensor
+    k: int
+
+
+class StepInfo(NamedTuple):
+    """Diagnostics of one iteration, for the parity test and for logging (all batch-shaped).
+
+    Rows that were frozen before the iteration have ``taken`` False and meaningless entries.
+    """
+
+    taken: torch.Tensor
+    stats: torch.Tensor
+    weights: torch.Tensor
+    directions: tuple
+    proposal: torch.Tensor
+    source: torch.Tensor
+    alpha: torch.Tensor
+    f_ref: torch.Tensor
+    slope: torch.Tensor
+    a_eff: torch.Tensor
+
+
+class _Search(NamedTuple):
+    ok: torch.Tensor
+    alpha: torch.Tensor
+    f: torch.Tensor
+    slope: torch.Tensor
+
+
+def solver_options(**overrides):
+    """The solver options of :mod:`learnedmin` with ``overrides``, validated (same table)."""
+    opts = {**_options.DEFAULTS, **overrides}
+    _options.validate(opts)
+    return opts
+
+
+def _col(v):
+    return v[:, None]
+
+
+def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, slope_floor=None):
+    """Batched backtracking along ``d``: the trial steps of ``learnedmin.loop._line_search``.
+
+    Parameters
+    ----------
+    problem : Problem
+        Supplies ``value`` and ``gradient`` on ``(B, n)`` points.
+    x, f, g, d : tensors (B, n), (B,), (B, n), (B, n)
+        Current point, value, gradient and search direction.
+    f_ref : tensor (B,)
+        Nonmonotone reference value.
+    c1 : float
+        Armijo constant.
+    alpha : tensor (B,)
+        First trial step per row.
+    tries : tensor (B,) of int
+        Number of trial steps per row.
+    searching : tensor (B,) of bool
+        Rows that search at all.
+    slope_floor : tensor (B,), optional
+        Progress test: a trial whose slope ``g'(x(alpha) - x)`` exceeds it ends the row's search
+        unsuccessfully without evaluating ``f`` (default ``0``).
+
+    Returns
+    -------
+    _Search
+        ``ok`` (accepted), ``alpha`` (accepted step, or the trial step the numpy search returns
+        after a failure), ``f`` and ``slope`` of the accepted step.
+
+    Must run under :func:`torch.no_grad`. A trial whose gradient is not finite is rejected.
+    """
+    floor = torch.zeros_like(f) if slope_floor is None else slope_floor
+    ok = torch.zeros_like(searching)
+    stopped = torch.zeros_like(searching)
+    f_acc = f
+    slope_acc = torch.zeros_like(f)
+    nan = torch.full_like(f, float("nan"))
+    for trial in range(int(tries.max()) if tries.numel() else 0):
+        live = searching & ~ok & ~stopped & (trial < tries)
+        if not bool(live.any()):
+            break
+        x_new = x + _col(alpha) * d
+        slope = (g * (x_new - x)).sum(-1)
+        stop = live & (slope > floor)
+        stopped = stopped | stop
+        live = live & ~stop
+        usable = (slope < 0) & torch.isfinite(x_new).all(-1)
+        f_new = torch.where(usable, problem.value(x_new), nan)
+        accept = live & armijo(f_new, f_ref, slope, c1)
+        if bool(accept.any()):
+            finite = torch.isfinite(problem.gradient(x_new)).all(-1)
+            f_new = torch.where(accept & ~finite, nan, f_new)
+            accept = accept & finite
+        ok = ok | accept
+        f_acc = torch.where(accept, f_new, f_acc)
+        slope_acc = torch.where(accept, slope, slope_acc)
+        alpha = torch.where(live & ~accept, next_step(alpha, f, slope, f_new), alpha)
+    return _Search(ok, alpha, f_acc, slope_acc)
+
+
+def init_state(problem, hidden, opts, gtol=None):
+    """The state before the first iteration, as :func:`learnedmin.loop.run` sets it up.
+
+    Parameters
+    ----------
+    problem : Problem
+    hidden : int
+        Width of the network's hidden state.
+    opts : dict
+        Solver options (:func:`solver_options`).
+    gtol : tensor (B,), optional
+        Per-row gradient tolerance; default ``opts["gtol"]`` for every row.
+    """
+    x = problem.x0
+    f = problem.value(x)
+    g = problem.gradient(x)
+    batch, n = x.shape
+    zeros = torch.zeros_like(f)
+    g0_norm = torch.linalg.vector_norm(g, dim=-1)
+    if opts["initial_step"] is not None:
+        step0 = torch.full_like(f, float(opts["initial_step"]))
+    else:
+        x_scale = x.abs().amax(-1) if n else zeros
+        step0 = torch.where(x_scale > 0, 1e-2 * x_scale, torch.full_like(f, 1e-2))
+    initial_scale = torch.where(g0_norm > 0, step0 / torch.where(g0_norm > 0, g0_norm, 1.0),
+                                torch.ones_like(f))
+    finite = torch.isfinite(f) & torch.isfinite(g).all(-1)
+    false = torch.zeros(batch, dtype=torch.bool, device=x.device)
+    history = History(g0_norm, zeros, torch.full_like(f, -1.0), zeros, torch.ones_like(f),
+                      false, zeros)
+    return UnrollState(
+        x=x, f=f, g=g, memory=Memory((), (), (), initial_scale),
+        s_prev=torch.zeros_like(x), y_prev=torch.zeros_like(x), has_prev=false,
+        a_prev=torch.zeros(batch, N_SLOTS, dtype=x.dtype, device=x.device),
+        h=torch.zeros(batch, hidden, dtype=x.dtype, device=x.device),
+        history=history, window=(f,),
+        overrides=torch.zeros(batch, dtype=torch.long, device=x.device),
+        initial_scale=initial_scale,
+        gtol=torch.full_like(f, float(opts["gtol"])) if gtol is None else gtol,
+        done=~finite,
+        status=torch.where(finite, RUNNING, NONFINITE),
+        k=0,
+    )
+
+
+def _freeze(tensor, frozen):
+    """Detached values on frozen rows, the tensor itself elsewhere."""
+    mask = frozen.reshape(frozen.shape + (1,) * (tensor.dim() - 1))
+    return torch.where(mask, tensor.detach(), tensor)
+
+
+def _select(mask, new, old):
+    """Row-wise ``new`` where ``mask`` else ``old`` (mask (B,), tensors (B, ...))."""
+    return torch.where(mask.reshape(mask.shape + (1,) * (new.dim() - 1)), new, old)
+
+
+def _reset_memory(memory, reset, initial_scale):
+    """Rows in ``reset`` get an empty memory (pairs turned into exact no-ops)."""
+    return Memory(
+        tuple(_select(reset, torch.zeros_like(s), s) for s in memory.s),
+        tuple(_select(reset, torch.zeros_like(y), y) for y in memory.y),
+        tuple(_select(reset, torch.zeros_like(r), r) for r in memory.rho),
+        _select(reset, initial_scale, memory.gamma),
+    )
+
+
+def step(net, problem, state, opts):
+    """One iteration of :func:`learnedmin.loop.run` for every running row.
+
+    Parameters
+    ----------
+    net : learnedmin.network.WeightingNet
+        The eager weighting network (the module that export scripts).
+    problem : Problem
+    state : UnrollState
+    opts : dict
+        Solver options (``c1``, ``memory``, ``maxls``, ``learned_maxls``, ``nonmonotone``,
+        ``reset_after``).
+
+    Returns
+    -------
+    state : UnrollState
+        The next state; rows that converge (``max|g| <= gtol``) or fail are frozen.
+    info : StepInfo
+    """
+    x, f, g = state.x, state.f, state.g
+    converged = ~state.done & (g.abs().amax(-1) <= state.gtol)
+    frozen = state.done | converged
+    active = ~frozen
+
+    # Frozen rows only see detached values, so their (possibly degenerate) backward is cut off.
+    x, f, g = _freeze(x, frozen), _freeze(f, frozen), _freeze(g, frozen)
+    s_prev, y_prev = _freeze(state.s_prev, frozen), _freeze(state.y_prev, frozen)
+    memory = Memory(tuple(_freeze(v, frozen) for v in state.memory.s),
+                    tuple(_freeze(v, frozen) for v in state.memory.y),
+                    tuple(_freeze(v, frozen) for v in state.memory.rho),
+                    _freeze(state.memory.gamma, frozen))
+    history = History(*(_freeze(v, frozen) for v in state.history))
+    h0 = torch.zeros_like(state.h)
+
+    second = lbfgs_direction(g, memory)
+    directions, valid = candidates(g, s_prev, y_prev, state.has_prev, second,
+                                   state.initial_scale)
+    valid_f = torch.stack(valid, dim=-1).to(x.dtype)
+    stats = statistics(g, directions, valid, history)
+    a, h_net = net(stats, _freeze(state.a_prev, frozen), valid_f, _freeze(state.h, frozen))
+    a = _freeze(a, frozen)
+    h_net = _freeze(h_net, frozen)
+    p = _col(a[:, 0]) * directions[0] + _col(a[:, 1]) * directions[1] \
+        + _col(a[:, 2]) * directions[2]
+    f_ref = reference_value(state.window)
+    c1, maxls, learned_maxls = opts["c1"], opts["maxls"], opts["learned_maxls"]
+
+    with torch.no_grad():
+        ones = torch.ones_like(f)
+        int_like = torch.ones_like(state.overrides)
+        second_slot = is_descent(g, second)
+        d_fallback = _select(second_slot, directions[2], directions[0])
+        proposal_ok = active & is_descent(g, p)
+        # progress test: the proposal must predict a fraction of the classical step's decrease
+        floor = opts["sufficient_progress"] * (g * d_fallback).sum(-1)
+        learned = line_search(problem, x, f, g, p, f_ref, c1, ones, int_like * learned_maxls,
+                              proposal_ok, slope_floor=floor)
+        need_fallback = active & ~learned.ok
+        resume = proposal_ok & (d_fallback == p).all(-1)
+        fallback = line_search(
+            problem, x, f, g, d_fallback, f_ref, c1,
+            torch.where(resume, learned.alpha, ones),
+            torch.where(resume, int_like * max(maxls - learned_maxls, 1), int_like * maxls),
+            need_fallback,
+        )
+        need_reset = need_fallback & ~fallback.ok
+        scale_reset = torch.where(
+            state.has_prev,
+            torch.linalg.vector_norm(s_prev, dim=-1) / torch.linalg.vector_norm(g, dim=-1),
+            state.initial_scale,
+        ) if bool(need_reset.any()) else state.initial_scale
+    d_reset = -_col(scale_reset) * g  # differentiable in g; the scale is a constant
+    with torch.no_grad():
+        reset = line_search(problem, x, f, g, d_reset, f_ref, c1, ones, int_like * maxls,
+                            need_reset)
+        failed = need_reset & ~reset.ok
+        taken = active & ~failed
+        source = torch.where(
+            learned.ok, torch.where(learned.alpha != 1.0, LEARNED_BACKTRACKED, LEARNED),
+            torch.where(fallback.ok, FALLBACK, RESET),
+        )
+        alpha = torch.where(learned.ok, learned.alpha,
+                            torch.where(fallback.ok, fallback.alpha, reset.alpha))
+        slope = torch.where(learned.ok, learned.slope,
+                            torch.where(fallback.ok, fallback.slope, reset.slope))
+        alpha = torch.where(taken, alpha, torch.zeros_like(alpha))
+
+    by_learned = _col(source <= LEARNED_BACKTRACKED)
+    d_used = torch.where(by_learned, p,
+                         torch.where(_col(source == FALLBACK), d_fallback, d_reset))
+    x_trial = x + _col(alpha) * d_used
+    x_new = _select(taken, x_trial, x)
+    f_new = _select(taken, problem.value(x_new), f)
+    g_new = _select(taken, problem.gradient(x_new), g)
+
+    # effective weights of the step taken, fed back to the network (loop.run: a_eff)
+    slot_onehot = torch.where(
+        _col(second_slot), torch.tensor([0.0, 0.0, 1.0], dtype=x.dtype, device=x.device),
+        torch.tensor([1.0, 0.0, 0.0], dtype=x.dtype, device=x.device),
+    )
+    a_eff = torch.where(by_learned, _col(alpha) * a,
+                        torch.where(_col(source == FALLBACK), _col(alpha) * slot_onehot,
+                                    torch.zeros_like(a)))
+    overridden = source >= FALLBACK
+    overrides = torch.where(overridden, state.overrides + 1, torch.zeros_like(state.overrides))
+    too_many = overrides >= opts["reset_after"]
+    overrides = torch.where(too_many, torch.zeros_like(overrides), overrides)
+    h_new = _select((source == RESET) | too_many, h0, h_net)
+    memory_new = _reset_memory(memory, source == RESET, state.initial_scale)
+
+    s = x_new - x
+    y = g_new - g
+    memory_new = memory_push(memory_new, s, y, opts["memory"])
+    history_new = History(
+        torch.linalg.vector_norm(g, dim=-1), f_new - f, slope, (s * y).sum(-1), alpha,
+        overridden, torch.full_like(f, float(state.k + 1)),
+    )
+
+    def keep(new, old):
+        return _select(taken, new, old)
+
+    status = torch.where(converged, SUCCESS, torch.where(active & failed, PRECISION_LOSS,
+                                                         state.status))
+    new_state = UnrollState(
+        x=x_new, f=f_new, g=g_new,
+        memory=memory_new,  # rows not taken are frozen for good: their memory is unused
+        s_prev=keep(s, s_prev), y_prev=keep(y, y_prev),
+        has_prev=state.has_prev | taken,
+        a_prev=keep(a_eff, state.a_prev), h=keep(h_new, state.h),
+        history=History(*(keep(new, old) for new, old in zip(history_new, history))),
+        window=(state.window + (f_new,))[-opts["nonmonotone"]:],
+        overrides=keep(overrides, state.overrides),
+        initial_scale=state.initial_scale, gtol=state.gtol,
+        done=frozen | failed, status=status, k=state.k + 1,
+    )
+    info = StepInfo(taken, stats, a, directions, p, source, alpha, f_ref, slope, a_eff)
+    return new_state, info
+
+
+def detach_state(state):
+    """The same state with every tensor detached (truncated backpropagation)."""
+
+    def det(v):
+        if isinstance(v, torch.Tensor):
+            return v.detach()
+        if isinstance(v, tuple):
+            return type(v)(*map(det, v)) if hasattr(v, "_fields") else tuple(map(det, v))
+        return v
+
+    return det(state)
+
+
+def unroll(net, problem, steps, opts, gtol=None, on_step=None):
+    """Run ``steps`` iterations from ``problem.x0``; return the final state and per-step values.
+
+    Parameters
+    ----------
+    net : WeightingNet
+    problem : Problem
+    steps : int
+    opts : dict
+        Solver options.
+    gtol : tensor (B,), optional
+        Per-row gradient tolerance.
+    on_step : callable, optional
+        ``on_step(state, info)`` after every iteration.
+
+    Returns
+    -------
+    state : UnrollState
+    values : list of tensors (B,)
+        ``f`` after each iteration (index 0 is ``f(x0)``).
+    """
+    state = init_state(problem, net.hidden_size, opts, gtol)
+    values = [state.f]
+    for _ in range(steps):
+        state, info = step(net, problem, state, opts)
+        values.append(state.f)
+        if on_step is not None:
+            on_step(state, info)
+    return state, values

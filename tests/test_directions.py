@@ -1,0 +1,121 @@
+"""Candidate directions against dense oracles."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from learnedmin.directions import (
+    SLOTS,
+    candidates,
+    gradient_scale,
+    lbfgs_direction,
+    memory_init,
+    memory_push,
+    newton_cg_direction,
+)
+
+from _helpers import random_spd
+
+
+def dense_bfgs_inverse(pairs, gamma, n):
+    """H_k from the BFGS inverse update applied to H_0 = gamma I (Nocedal & Wright eq. 6.17)."""
+    H = gamma * np.eye(n)
+    for s, y in pairs:
+        rho = 1.0 / (s @ y)
+        V = np.eye(n) - rho * np.outer(y, s)
+        H = V.T @ H @ V + rho * np.outer(s, s)
+    return H
+
+
+@pytest.mark.parametrize("m", [1, 3, 10])
+def test_two_loop_equals_dense_bfgs_inverse(m):
+    rng = np.random.default_rng(m)
+    n = 8
+    A = random_spd(rng, n, 50.0)
+    mem = memory_init(np.float64(1.0))
+    pairs = []
+    for _ in range(12):
+        s = rng.standard_normal(n)
+        y = A @ s
+        mem = memory_push(mem, s, y, m)
+        pairs.append((s, y))
+    kept = pairs[-m:]
+    s_last, y_last = kept[-1]
+    gamma = (s_last @ y_last) / (y_last @ y_last)
+    assert_allclose(mem.gamma, gamma)
+    g = rng.standard_normal(n)
+    assert_allclose(lbfgs_direction(g, mem), -dense_bfgs_inverse(kept, gamma, n) @ g,
+                    rtol=1e-10, atol=1e-12)
+
+
+def test_pair_with_negative_curvature_is_a_no_op():
+    rng = np.random.default_rng(0)
+    n = 5
+    mem = memory_push(memory_init(np.float64(0.5)), np.ones(n), np.ones(n), 4)
+    before = lbfgs_direction(rng.standard_normal(n), mem)
+    bad = memory_push(mem, np.ones(n), -np.ones(n), 4)
+    assert bad.rho[-1] == 0 and bad.gamma == mem.gamma
+    g = rng.standard_normal(n)
+    assert_allclose(lbfgs_direction(g, bad), lbfgs_direction(g, mem))
+    assert before.shape == (n,)
+
+
+def test_memory_keeps_newest_m_pairs():
+    mem = memory_init(np.float64(1.0))
+    for i in range(7):
+        mem = memory_push(mem, np.full(2, i + 1.0), np.full(2, i + 1.0), 3)
+    assert len(mem.s) == 3 and mem.s[0][0] == 5.0 and mem.s[-1][0] == 7.0
+
+
+def test_newton_cg_solves_spd_system():
+    rng = np.random.default_rng(1)
+    n = 20
+    A = random_spd(rng, n, 1e3)
+    g = rng.standard_normal(n)
+    d, calls = newton_cg_direction(g, lambda p: A @ p, np.linalg.norm(g) * 1e8, 200)
+    # forcing term min(0.5, sqrt(|g|/|g0|)) = 1e-4 relative residual
+    assert np.linalg.norm(A @ d + g) <= 1e-4 * np.linalg.norm(g) * (1 + 1e-8)
+    assert calls <= 200
+    assert g @ d < 0
+
+
+def test_newton_cg_negative_curvature_at_first_step_gives_scaled_gradient():
+    g = np.array([1.0, 0.0])
+    H = np.diag([-2.0, 1.0])
+    d, calls = newton_cg_direction(g, lambda p: H @ p, np.float64(1.0), 10)
+    assert calls == 1
+    assert_allclose(d, -g / 2.0)
+
+
+def test_newton_cg_gauss_newton_direction():
+    # with a Gauss-Newton product J'J p the direction is the Gauss-Newton step -(J'J)^-1 J'r
+    rng = np.random.default_rng(2)
+    J = rng.standard_normal((30, 6))
+    r = rng.standard_normal(30)
+    g = J.T @ r
+    d, _ = newton_cg_direction(g, lambda p: J.T @ (J @ p), np.linalg.norm(g) * 1e12, 100)
+    assert_allclose(d, -np.linalg.lstsq(J, r, rcond=None)[0], rtol=1e-5)
+
+
+def test_barzilai_borwein_scale():
+    s = np.array([1.0, 2.0])
+    y = np.array([2.0, 4.0])
+    assert_allclose(gradient_scale(s, y, np.float64(9.0)), 0.5)
+    assert gradient_scale(s, -y, np.float64(9.0)) == 9.0
+
+
+def test_candidates_slot_order_and_masks():
+    g = np.array([1.0, -2.0])
+    s = np.array([0.1, 0.3])
+    y = np.array([0.2, 0.5])
+    second = np.array([-3.0, 1.0])
+    dirs, valid = candidates(g, np.zeros(2), np.zeros(2), np.bool_(False), second, np.float64(0.1))
+    assert SLOTS == ("gradient", "momentum", "second_order")
+    assert_allclose(dirs[0], -0.1 * g)
+    assert_allclose(dirs[1], 0.0)
+    assert_allclose(dirs[2], second)
+    assert [bool(v) for v in valid] == [True, False, True]
+    dirs, valid = candidates(g, s, y, np.bool_(True), second, np.float64(0.1))
+    assert_allclose(dirs[0], -(s @ s) / (s @ y) * g)
+    assert_allclose(dirs[1], s)
+    assert all(bool(v) for v in valid)
