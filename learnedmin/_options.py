@@ -27,6 +27,7 @@ RULES = {
                     lambda v: _is_int(v) and v >= 1),
     "sufficient_progress": (0.1, "satisfy 0 <= sufficient_progress < 1",
                             lambda v: _is_real(v) and 0 <= v < 1),
+    "stall_window": (20, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "reset_after": (3, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "initial_step": (None, "be None or a real number > 0", lambda v: v is None or (_is_real(v) and v > 0)),
     "cg_maxiter": (None, "be None or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),

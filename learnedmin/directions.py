@@ -2,15 +2,15 @@
 
 Three slots, in a fixed order that is written into every weights archive:
 
-========  =====================================  ==========================================
-slot      direction                              natural scale
-========  =====================================  ==========================================
-gradient  ``-g``                                 Barzilai-Borwein length ``s's / s'y``
-momentum  ``s = x_k - x_{k-1}``                  itself (its weight acts like heavy-ball beta)
-second    L-BFGS two-loop, or Newton-CG with     itself (the unit step is natural)
-          ``hessp`` (Gauss-Newton when ``hessp``
-          is a Gauss-Newton product)
-========  =====================================  ==========================================
+==============  ================================================  ==============================
+slot            direction                                         natural scale
+==============  ================================================  ==============================
+gradient        ``-g``                                            Barzilai-Borwein ``s's / s'y``
+momentum        ``s = x_k - x_{k-1}``                             itself (a heavy-ball weight)
+second_order    L-BFGS two-loop, or Newton-CG when ``hess`` or    itself (the unit step)
+                ``hessp`` is given (Gauss-Newton for a
+                Gauss-Newton product)
+==============  ================================================  ==============================
 
 Each scaled direction is invariant under ``f -> a*f + c`` (a > 0) and equivariant under
 ``x -> Q x`` for orthogonal ``Q``: the network sees the same numbers on a problem and on its

@@ -27,7 +27,15 @@ from .directions import (
     memory_push,
     newton_cg_direction,
 )
-from .safeguard import armijo, is_descent, next_step, reference_value
+from .safeguard import (
+    APPROX_EPS,
+    approximately_acceptable,
+    armijo,
+    is_descent,
+    next_step,
+    reference_value,
+    secant_step,
+)
 from .statistics import History, statistics
 
 def _quiet():
@@ -36,8 +44,11 @@ def _quiet():
     return np.errstate(all="ignore")
 
 
+# The learned steps must reduce the gradient norm by this factor every `stall_window` iterations.
+STALL_FACTOR = 0.5
+
 # Step sources recorded in ``res.trace["source"]``.
-LEARNED, LEARNED_BACKTRACKED, FALLBACK, RESET = 0, 1, 2, 3
+LEARNED, LEARNED_BACKTRACKED, FALLBACK, RESET, CLASSICAL = 0, 1, 2, 3, 4
 
 
 class FixedWeights:
@@ -71,9 +82,10 @@ class _Search(NamedTuple):
     g: object
     alpha: float
     slope: float
+    approximate: bool  # accepted by the approximate (rounding-level) rule
 
 
-def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, slope_floor=0.0):
+def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slope_floor=0.0):
     """Backtrack along ``p`` from ``alpha`` until the acceptance rule holds (``tries`` trials).
 
     A trial whose gradient is not finite is rejected like one that fails the Armijo test. A
@@ -92,11 +104,22 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, slope_floor=
         if armijo(f_new, f_ref, slope, c1):
             g_new = obj.g(x_new, float(f_new))
             if np.all(np.isfinite(g_new)):
-                return _Search(True, x_new, float(f_new), g_new, alpha, float(slope))
+                return _Search(True, x_new, float(f_new), g_new, alpha, float(slope), False)
             f_new = np.float64(np.nan)
+        elif usable and abs(f_new - f) <= APPROX_EPS * abs(f):
+            # rounding hides the decrease: let the gradient at the trial point decide
+            g_new = obj.g(x_new, float(f_new))
+            with _quiet():
+                slope_new = np.float64(g_new @ (x_new - x))
+            if np.all(np.isfinite(g_new)):
+                if approximately_acceptable(f_new, np.float64(f), f_start, slope, slope_new):
+                    return _Search(True, x_new, float(f_new), g_new, alpha, float(slope), True)
+                with _quiet():
+                    alpha = float(secant_step(np.float64(alpha), slope, slope_new))
+                continue
         with _quiet():
             alpha = float(next_step(np.float64(alpha), np.float64(f), slope, f_new))
-    return _Search(False, x, f, g, alpha, 0.0)
+    return _Search(False, x, f, g, alpha, 0.0, False)
 
 
 def _bounds_tools(lb, ub):
@@ -122,7 +145,8 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
     x = x0.copy()
     f = obj.f(x)
     g = obj.g(x, f) if np.isfinite(f) else np.full(n, np.nan)
-    trace = {"weights": [], "source": [], "alpha": [], "f_ref": [], "slope": [], "fun": [f]}
+    trace = {"weights": [], "source": [], "alpha": [], "f_ref": [], "slope": [], "approximate": [],
+             "fun": [f]}
     allvecs = [x.copy()] if opts["return_all"] else None
 
     def finish(status, message=None):
@@ -143,7 +167,8 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
         return finish(st.NONFINITE)
 
     g0_norm = np.linalg.norm(g)
-    x_scale = np.max(np.abs(x)) if n else 0.0
+    f_start = np.float64(f)
+    x_scale = np.linalg.norm(x)  # 2-norm: the first step is rotation invariant
     if opts["initial_step"] is not None:
         step0 = opts["initial_step"]
     else:
@@ -164,6 +189,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
     )
     window = (np.float64(f),)
     consecutive_overrides = 0
+    progress_ref, progress_k, classical_until = np.linalg.norm(g), 0, 0
 
     while True:
         with _quiet():
@@ -190,15 +216,29 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             directions, valid = candidates(gr, s_prev, y_prev, has_prev, second, initial_scale)
             directions = tuple(free(d) for d in directions)
             valid_f = np.array(valid, dtype=np.float64)
-            stats = statistics(gr, directions, valid, history)
-            a, h = policy(stats, a_prev, valid_f, h)
-            p = a[0] * directions[0] + a[1] * directions[1] + a[2] * directions[2]
             f_ref = reference_value(window)
             # The classical direction the safeguard falls back to.
             fb_slot = 2 if is_descent(gr, second) else 0
             fallback = directions[fb_slot]
-            proposal_is_descent = bool(is_descent(gr, p))
-        source, d_used, found = LEARNED, p, None
+            # Stall watch: the learned steps must halve the gradient norm every `stall_window`
+            # iterations; if they do not, the classical rule runs alone for as long.
+            gnorm = np.linalg.norm(pg)
+            if gnorm <= STALL_FACTOR * progress_ref:
+                progress_ref, progress_k = gnorm, k
+            if k >= classical_until and k - progress_k >= opts["stall_window"]:
+                classical_until = k + opts["stall_window"]
+                progress_ref, progress_k = gnorm, classical_until
+                h = policy.initial_state()
+            if k < classical_until:
+                a = np.zeros(N_SLOTS)
+                a[fb_slot] = 1.0
+                proposal_is_descent = False
+            else:
+                stats = statistics(gr, directions, valid, history)
+                a, h = policy(stats, a_prev, valid_f, h)
+                p = a[0] * directions[0] + a[1] * directions[1] + a[2] * directions[2]
+                proposal_is_descent = bool(is_descent(gr, p))
+        source, found = (CLASSICAL if k < classical_until else LEARNED), None
         if proposal_is_descent:
             # Progress test: an accepted proposal predicts at least ``sufficient_progress`` of
             # the linear decrease of the classical unit step. With the nonmonotone Armijo rule
@@ -208,17 +248,18 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             with _quiet():
                 floor = opts["sufficient_progress"] * float(gr @ fallback)
             found = _line_search(obj, x, f, g, p, f_ref, c1, 1.0, opts["learned_maxls"], project,
-                                 slope_floor=floor)
+                                 f_start, slope_floor=floor)
         if found is None or not found.ok:
-            source = FALLBACK
-            d_used = fallback
+            source = max(source, FALLBACK)
             # A proposal that is a positive multiple of the fallback (the classical weights) has
             # already been searched along: keep backtracking where it stopped.
             others = np.delete(a, fb_slot)
             resume = found is not None and a[fb_slot] > 0 and not np.any(others)
+            d_used = fallback
             alpha0, tries = (found.alpha * a[fb_slot], opts["maxls"] - opts["learned_maxls"]) \
                 if resume else (1.0, opts["maxls"])
-            found = _line_search(obj, x, f, g, d_used, f_ref, c1, alpha0, max(tries, 1), project)
+            found = _line_search(obj, x, f, g, d_used, f_ref, c1, alpha0, max(tries, 1), project,
+                                 f_start)
         if not found.ok:
             source = RESET
             memory = memory_init(initial_scale)
@@ -226,7 +267,8 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             with _quiet():
                 scale = np.linalg.norm(s_prev) / np.linalg.norm(gr) if has_prev else initial_scale
                 d_used = -scale * gr
-            found = _line_search(obj, x, f, g, d_used, f_ref, c1, 1.0, opts["maxls"], project)
+            found = _line_search(obj, x, f, g, d_used, f_ref, c1, 1.0, opts["maxls"], project,
+                                 f_start)
         if not found.ok:
             return finish(st.PRECISION_LOSS)
         if source == LEARNED and found.alpha != 1.0:
@@ -237,9 +279,9 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             a_eff = found.alpha * a
         else:
             a_eff = np.zeros(N_SLOTS)
-            if source == FALLBACK:
+            if source in (FALLBACK, CLASSICAL):
                 a_eff[fb_slot] = found.alpha
-        consecutive_overrides = consecutive_overrides + 1 if source >= FALLBACK else 0
+        consecutive_overrides = consecutive_overrides + 1 if source in (FALLBACK, RESET) else 0
         if consecutive_overrides >= opts["reset_after"]:
             h, consecutive_overrides = policy.initial_state(), 0
 
@@ -258,6 +300,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
         trace["alpha"].append(found.alpha)
         trace["f_ref"].append(float(f_ref))
         trace["slope"].append(found.slope)
+        trace["approximate"].append(found.approximate)
         trace["fun"].append(found.f)
         with _quiet():
             x_old_norm = np.linalg.norm(x)

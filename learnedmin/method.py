@@ -147,10 +147,14 @@ class LearnedMinimizer:
         A proposal is accepted only if its step predicts at least this fraction of the linear
         decrease of the classical unit step (default ``0.1``); otherwise the safeguard falls
         back. This keeps a poor network from stalling the run with tiny steps.
+    stall_window : int
+        If the gradient norm has not halved within this many iterations, the classical rule
+        runs alone for as many iterations before the network is consulted again (default
+        ``20``): a network that makes slow progress cannot slow the run down for long.
     reset_after : int
         Consecutive overridden proposals after which the network state is reset (default ``3``).
     initial_step : float, optional
-        Length of the first trial step; default 1 % of ``max|x0|`` (0.01 from the origin).
+        Length of the first trial step; default 1 % of ``|x0|`` (0.01 from the origin).
     cg_maxiter : int, optional
         Conjugate-gradient iterations per Newton-CG direction (default ``20 * n``).
     finite_diff_rel_step : float, optional
@@ -166,9 +170,12 @@ class LearnedMinimizer:
     scipy.optimize.OptimizeResult
         ``x, fun, jac, nit, nfev, njev, nhev, status, success, message`` as SciPy's methods, plus
         ``step_weights`` (``(nit, 3)``: the network's weights per iteration), ``overridden``
-        (``(nit,)`` bool: the safeguard replaced the proposal) and ``trace`` (per-iteration
-        ``source``, ``alpha``, ``f_ref``, ``slope`` and ``fun``; every accepted step satisfies
-        ``fun[k+1] <= f_ref[k] + c1 * slope[k]``).
+        (``(nit,)`` bool: the safeguard replaced the proposal, or the stall watch ran the
+        classical rule) and ``trace`` (per-iteration ``source``: 0 proposal, 1 proposal after
+        backtracking, 2 fallback direction, 3 scaled gradient after a reset, 4 classical rule
+        during a stall; ``alpha``, ``f_ref``, ``slope``, ``approximate`` and ``fun``). Every
+        accepted step satisfies ``fun[k+1] <= f_ref[k] + c1 * slope[k]``, or, where
+        ``approximate[k]``, the rounding-level rule of Hager & Zhang.
 
     Examples
     --------

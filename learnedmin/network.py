@@ -56,7 +56,8 @@ class WeightingNet(nn.Module):
         with torch.no_grad():
             self.head.weight.zero_()
             self.head.bias.copy_(
-                torch.tensor([math.atanh(w / b) for w, b in zip(init_weights, bounds)])
+                torch.tensor([math.atanh(w / b) for w, b in zip(init_weights, bounds)],
+                             dtype=torch.float64)
             )
 
     def forward(

@@ -16,6 +16,13 @@ from ._xp import array_namespace, norm, dot, safe_div
 
 # A proposal must make at least this angle with -g (cosine) to count as a descent direction.
 DESCENT_COS = 1e-10
+# Approximate acceptance near convergence (Hager & Zhang 2005, approximate Wolfe conditions):
+# when f(x + alpha p) differs from f(x) by less than APPROX_EPS * |f(x)|, rounding hides the
+# decrease and the gradient decides instead.
+APPROX_EPS = 1e-10
+APPROX_SIGMA = 0.9   # curvature: slope_new >= sigma * slope
+APPROX_DELTA = 0.1   # slope_new <= (2 delta - 1) * slope
+
 # Interpolated trial steps are kept in [SHRINK_MIN, SHRINK_MAX] times the last trial.
 SHRINK_MIN = 1e-2
 SHRINK_MAX = 0.5
@@ -58,3 +65,29 @@ def next_step(alpha, f0, slope, f_alpha):
     frac = xp.where(xp.isfinite(f_alpha) & (curvature > 0), frac, xp.full_like(alpha, SHRINK_MIN))
     frac = xp.clip(frac, SHRINK_MIN, SHRINK_MAX)
     return alpha * frac
+
+
+def approximately_acceptable(f_new, f, f_start, slope, slope_new):
+    """Approximate acceptance for steps whose decrease is below the rounding level of ``f``.
+
+    ``f_new`` is within ``APPROX_EPS * |f|`` of ``f`` and not above the starting value
+    ``f_start`` (so no run ever ends above ``f(x0)``), and the slope along the step at the new
+    point, ``slope_new = g_new'(x_new - x)``, satisfies
+    ``sigma * slope <= slope_new <= (2 delta - 1) * slope`` (Hager & Zhang 2005, eq. 23).
+    """
+    xp = array_namespace(f_new, f, f_start, slope, slope_new)
+    close = xp.abs(f_new - f) <= APPROX_EPS * xp.abs(f)
+    curvature = (slope_new >= APPROX_SIGMA * slope) & (slope_new <= (2 * APPROX_DELTA - 1) * slope)
+    return xp.isfinite(f_new) & (slope < 0) & close & (f_new <= f_start) & curvature
+
+
+def secant_step(alpha, slope, slope_new):
+    """Next trial from the slopes at both ends (zero of the linear model of ``phi'``).
+
+    Used when rounding makes function values useless for interpolation; clipped like
+    :func:`next_step`.
+    """
+    xp = array_namespace(alpha, slope, slope_new)
+    frac = safe_div(-slope, slope_new - slope, xp.full_like(alpha, SHRINK_MIN), xp)
+    frac = xp.where(xp.isfinite(frac) & (frac > 0), frac, xp.full_like(alpha, SHRINK_MIN))
+    return alpha * xp.clip(frac, SHRINK_MIN, SHRINK_MAX)

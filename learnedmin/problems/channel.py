@@ -461,15 +461,15 @@ class ChannelSample(NamedTuple):
 
     Attributes
     ----------
-    y : numpy.ndarray, shape (*batch, M), complex128
+    y : numpy.ndarray, shape (..., M), complex128
         Noisy observation.
     freqs : numpy.ndarray, shape (M,)
         Frequency grid in ``units`` (shared by the batch).
     sigma2 : numpy.ndarray, shape batch
         Noise variance :math:`\\mathrm{E}|w_m|^2`.
-    theta_true : numpy.ndarray, shape (*batch, 3P)
+    theta_true : numpy.ndarray, shape (..., 3P)
         Ground truth, delays sorted ascending.
-    theta0 : numpy.ndarray, shape (*batch, 3P)
+    theta0 : numpy.ndarray, shape (..., 3P)
         Start: the ground truth perturbed.
     units : str
         ``"natural"`` or ``"scaled"``.

@@ -552,7 +552,8 @@ def dixon_price(n=10):
     """Dixon-Price function, from ones; ``f* = 0`` at ``x_i = 2**(-(2**i - 2) / 2**i)``.
 
     ``f = (x_1 - 1)^2 + sum_{i>=2} i (2 x_i^2 - x_{i-1})^2``. The sign of ``x_n`` is free, so the
-    minimiser is not unique; the one given is positive.
+    minimiser is not unique; the one given is positive. Non-optimal stationary points (one with
+    ``f = 2/3``) stop some methods.
     """
     w = np.arange(2, n + 1, dtype=np.float64)
 

@@ -90,8 +90,14 @@ def _train(args):
     from .train import train
 
     config = _config(args, {"optim.episodes": args.episodes})
-    result = train(config, args.run_dir, out=args.out, resume=args.resume,
-                   stop_after=args.stop_after, show_progress=not args.no_progress)
+    try:
+        result = train(config, args.run_dir, out=args.out, resume=args.resume,
+                       stop_after=args.stop_after, show_progress=not args.no_progress)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
     print(f"unrolls: {result.episodes}, wall time {result.seconds:.1f} s, best validation "
           f"score {result.best_score:.4f} (classical {result.classical_score:.4f})")
     if result.archive is not None:

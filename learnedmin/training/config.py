@@ -28,7 +28,8 @@ SCHEMA = {
     "seed": (0, "seed of the network initialisation and of every sampled training instance"),
     "description": ("learned weighting network", "free text written into the archive metadata"),
     "device": ("cpu", "torch device of the unroll ('cpu', 'cuda', 'cuda:1')"),
-    "threads": (0, "torch intra-op threads (0: leave torch's default)"),
+    "threads": (1, "torch intra-op threads (0: torch's default; 1 is fastest for the tiny "
+                   "per-iteration tensors, many threads contend on a shared CPU)"),
     "model.hidden": (32, "width of the GRU state"),
     "problems.families": (
         ["quadratic", "least_squares", "logistic", "rosenbrock", "mlp_fit", "channel"],
@@ -43,6 +44,8 @@ SCHEMA = {
     "unroll.max_steps": (60, "longest unroll (iterations)"),
     "unroll.truncation": (10, "truncated backpropagation: optimiser step and detach every K "
                               "iterations"),
+    "unroll.through_directions": (True, "meta-gradient also through gradients, directions and "
+                                         "statistics (else only through the weights)"),
     "unroll.gtol_relative": (1e-10, "an instance stops when max|g| <= gtol_relative * max|g0|"),
     "solver": ({}, "solver options of the unrolled loop (same names and defaults as "
                    "LearnedMinimizer; leave empty to train for the defaults)"),

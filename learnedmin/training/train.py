@@ -191,7 +191,7 @@ def _run_episode(net, optimiser, problem, steps, config, opts, world):
         end = min(start + u["truncation"], steps)
         points, values = [], []
         for _ in range(start, end):
-            state, _ = step(net, problem, state, opts)
+            state, _ = step(net, problem, state, opts, u["through_directions"])
             points.append(state.x)
             values.append(state.f)
         loss = unroll_loss(problem, points, values, weights[start:end], lc["kind"], lc["floor"])
@@ -292,10 +292,18 @@ def train(config, run_dir, out=None, resume=False, stop_after=None, show_progres
     -------
     TrainResult
     """
-    t_start = time.perf_counter()
-    device = resolve_device(config["device"])
+    threads = torch.get_num_threads()
     if config["threads"]:
         torch.set_num_threads(config["threads"])
+    try:
+        return _train(config, run_dir, out, resume, stop_after, show_progress, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config, run_dir, out, resume, stop_after, show_progress, log):
+    t_start = time.perf_counter()
+    device = resolve_device(config["device"])
     rank, world = _distributed(device)
     run_dir = Path(run_dir)
     ckpt_path = run_dir / ckpt.CHECKPOINT_NAME

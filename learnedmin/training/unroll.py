@@ -9,9 +9,10 @@ loop's, made with the same shared, array-API generic functions
 :func:`~learnedmin.safeguard.is_descent`, :func:`~learnedmin.safeguard.reference_value`) applied
 to ``(B, n)`` tensors:
 
-* the proposal is tried for ``learned_maxls`` trial steps, then the second-order direction (or
-  the scaled gradient when that is not a descent direction) for the rest of ``maxls`` (resuming
-  the backtrack when the proposal *is* that direction), then, after resetting the L-BFGS memory
+* the proposal is tried for ``learned_maxls`` trial steps (ended early by the progress test),
+  then the second-order direction (or the scaled gradient when that is not a descent direction)
+  for up to ``maxls`` trials (resuming the backtrack when the proposal is a positive multiple of
+  that direction), then, after resetting the L-BFGS memory
   and the hidden state, the scaled gradient; a row whose three searches all fail stops with
   status 2, as the numpy loop does;
 * the line search loops over trial steps with a mask of rows still searching, so each row gets
@@ -37,7 +38,15 @@ import torch
 
 from .. import _options
 from ..directions import N_SLOTS, Memory, candidates, lbfgs_direction, memory_push
-from ..safeguard import armijo, is_descent, next_step, reference_value
+from ..safeguard import (
+    APPROX_EPS,
+    approximately_acceptable,
+    armijo,
+    is_descent,
+    next_step,
+    reference_value,
+    secant_step,
+)
 from ..statistics import History, statistics
 from ..loop import FALLBACK, LEARNED, LEARNED_BACKTRACKED, RESET
 
@@ -70,6 +79,7 @@ class UnrollState(NamedTuple):
     window: tuple
     overrides: torch.Tensor
     initial_scale: torch.Tensor
+    f_start: torch.Tensor
     gtol: torch.Tensor
     done: torch.Tensor
     status: torch.Tensor
@@ -112,7 +122,8 @@ def _col(v):
     return v[:, None]
 
 
-def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, slope_floor=None):
+def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start,
+                slope_floor=None):
     """Batched backtracking along ``d``: the trial steps of ``learnedmin.loop._line_search``.
 
     Parameters
@@ -131,6 +142,8 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, slope_f
         Number of trial steps per row.
     searching : tensor (B,) of bool
         Rows that search at all.
+    f_start : tensor (B,)
+        ``f(x0)``: an approximately accepted step never ends above it.
     slope_floor : tensor (B,), optional
         Progress test: a trial whose slope ``g'(x(alpha) - x)`` exceeds it ends the row's search
         unsuccessfully without evaluating ``f`` (default ``0``).
@@ -141,7 +154,10 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, slope_f
         ``ok`` (accepted), ``alpha`` (accepted step, or the trial step the numpy search returns
         after a failure), ``f`` and ``slope`` of the accepted step.
 
-    Must run under :func:`torch.no_grad`. A trial whose gradient is not finite is rejected.
+    Must run under :func:`torch.no_grad`. A trial is accepted by the Armijo rule (its gradient
+    must be finite), or, when rounding hides the decrease (``|f_new - f| <= APPROX_EPS |f|``), by
+    :func:`~learnedmin.safeguard.approximately_acceptable`; in that case a rejected trial is
+    followed by a secant step instead of the interpolated one.
     """
     floor = torch.zeros_like(f) if slope_floor is None else slope_floor
     ok = torch.zeros_like(searching)
@@ -154,21 +170,33 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, slope_f
         if not bool(live.any()):
             break
         x_new = x + _col(alpha) * d
-        slope = (g * (x_new - x)).sum(-1)
+        step_vec = x_new - x
+        slope = (g * step_vec).sum(-1)
         stop = live & (slope > floor)
         stopped = stopped | stop
         live = live & ~stop
         usable = (slope < 0) & torch.isfinite(x_new).all(-1)
         f_new = torch.where(usable, problem.value(x_new), nan)
-        accept = live & armijo(f_new, f_ref, slope, c1)
-        if bool(accept.any()):
-            finite = torch.isfinite(problem.gradient(x_new)).all(-1)
-            f_new = torch.where(accept & ~finite, nan, f_new)
-            accept = accept & finite
+        by_armijo = live & armijo(f_new, f_ref, slope, c1)
+        close = live & ~by_armijo & usable & ((f_new - f).abs() <= APPROX_EPS * f.abs())
+        accept = by_armijo
+        secant = torch.zeros_like(live)
+        slope_new = slope
+        if bool((by_armijo | close).any()):
+            g_new = problem.gradient(x_new)
+            finite = torch.isfinite(g_new).all(-1)
+            f_new = torch.where(by_armijo & ~finite, nan, f_new)
+            slope_new = (g_new * step_vec).sum(-1)
+            approx = close & finite & approximately_acceptable(f_new, f, f_start, slope,
+                                                               slope_new)
+            secant = close & finite & ~approx
+            accept = (by_armijo & finite) | approx
         ok = ok | accept
         f_acc = torch.where(accept, f_new, f_acc)
         slope_acc = torch.where(accept, slope, slope_acc)
-        alpha = torch.where(live & ~accept, next_step(alpha, f, slope, f_new), alpha)
+        shrunk = torch.where(secant, secant_step(alpha, slope, slope_new),
+                             next_step(alpha, f, slope, f_new))
+        alpha = torch.where(live & ~accept, shrunk, alpha)
     return _Search(ok, alpha, f_acc, slope_acc)
 
 
@@ -194,7 +222,7 @@ def init_state(problem, hidden, opts, gtol=None):
     if opts["initial_step"] is not None:
         step0 = torch.full_like(f, float(opts["initial_step"]))
     else:
-        x_scale = x.abs().amax(-1) if n else zeros
+        x_scale = torch.linalg.vector_norm(x, dim=-1)  # 2-norm, as the numpy loop
         step0 = torch.where(x_scale > 0, 1e-2 * x_scale, torch.full_like(f, 1e-2))
     initial_scale = torch.where(g0_norm > 0, step0 / torch.where(g0_norm > 0, g0_norm, 1.0),
                                 torch.ones_like(f))
@@ -209,7 +237,7 @@ def init_state(problem, hidden, opts, gtol=None):
         h=torch.zeros(batch, hidden, dtype=x.dtype, device=x.device),
         history=history, window=(f,),
         overrides=torch.zeros(batch, dtype=torch.long, device=x.device),
-        initial_scale=initial_scale,
+        initial_scale=initial_scale, f_start=f,
         gtol=torch.full_like(f, float(opts["gtol"])) if gtol is None else gtol,
         done=~finite,
         status=torch.where(finite, RUNNING, NONFINITE),
@@ -238,7 +266,7 @@ def _reset_memory(memory, reset, initial_scale):
     )
 
 
-def step(net, problem, state, opts):
+def step(net, problem, state, opts, through_directions=True):
     """One iteration of :func:`learnedmin.loop.run` for every running row.
 
     Parameters
@@ -250,6 +278,12 @@ def step(net, problem, state, opts):
     opts : dict
         Solver options (``c1``, ``memory``, ``maxls``, ``learned_maxls``, ``nonmonotone``,
         ``reset_after``).
+    through_directions : bool
+        Differentiate through the gradient, the candidate directions and the statistics (the
+        full meta-gradient). With False they are treated as data: the meta-gradient flows only
+        through the weights ``a`` into the iterates (and through the hidden state), which drops
+        the curvature terms as Andrychowicz et al. (2016) drop second derivatives; cheaper and
+        less chaotic over long unrolls. The forward computation is the same either way.
 
     Returns
     -------
@@ -264,12 +298,19 @@ def step(net, problem, state, opts):
 
     # Frozen rows only see detached values, so their (possibly degenerate) backward is cut off.
     x, f, g = _freeze(x, frozen), _freeze(f, frozen), _freeze(g, frozen)
+    if not through_directions:
+        g = g.detach()
     s_prev, y_prev = _freeze(state.s_prev, frozen), _freeze(state.y_prev, frozen)
+    if not through_directions:
+        s_prev, y_prev = s_prev.detach(), y_prev.detach()
     memory = Memory(tuple(_freeze(v, frozen) for v in state.memory.s),
                     tuple(_freeze(v, frozen) for v in state.memory.y),
                     tuple(_freeze(v, frozen) for v in state.memory.rho),
                     _freeze(state.memory.gamma, frozen))
     history = History(*(_freeze(v, frozen) for v in state.history))
+    if not through_directions:
+        memory = detach_state(memory)
+        history = detach_state(history)
     h0 = torch.zeros_like(state.h)
 
     second = lbfgs_direction(g, memory)
@@ -294,14 +335,19 @@ def step(net, problem, state, opts):
         # progress test: the proposal must predict a fraction of the classical step's decrease
         floor = opts["sufficient_progress"] * (g * d_fallback).sum(-1)
         learned = line_search(problem, x, f, g, p, f_ref, c1, ones, int_like * learned_maxls,
-                              proposal_ok, slope_floor=floor)
+                              proposal_ok, state.f_start, slope_floor=floor)
         need_fallback = active & ~learned.ok
-        resume = proposal_ok & (d_fallback == p).all(-1)
+        # A proposal that is a positive multiple of the fallback (the classical weights) has
+        # already been searched along: keep backtracking where it stopped.
+        a_fallback = torch.where(second_slot, a[:, 2], a[:, 0])
+        others_zero = torch.where(second_slot, (a[:, 0] == 0) & (a[:, 1] == 0),
+                                  (a[:, 1] == 0) & (a[:, 2] == 0))
+        resume = proposal_ok & (a_fallback > 0) & others_zero
         fallback = line_search(
             problem, x, f, g, d_fallback, f_ref, c1,
-            torch.where(resume, learned.alpha, ones),
+            torch.where(resume, learned.alpha * a_fallback, ones),
             torch.where(resume, int_like * max(maxls - learned_maxls, 1), int_like * maxls),
-            need_fallback,
+            need_fallback, state.f_start,
         )
         need_reset = need_fallback & ~fallback.ok
         scale_reset = torch.where(
@@ -312,7 +358,7 @@ def step(net, problem, state, opts):
     d_reset = -_col(scale_reset) * g  # differentiable in g; the scale is a constant
     with torch.no_grad():
         reset = line_search(problem, x, f, g, d_reset, f_ref, c1, ones, int_like * maxls,
-                            need_reset)
+                            need_reset, state.f_start)
         failed = need_reset & ~reset.ok
         taken = active & ~failed
         source = torch.where(
@@ -331,7 +377,11 @@ def step(net, problem, state, opts):
     x_trial = x + _col(alpha) * d_used
     x_new = _select(taken, x_trial, x)
     f_new = _select(taken, problem.value(x_new), f)
-    g_new = _select(taken, problem.gradient(x_new), g)
+    if through_directions:
+        g_new = _select(taken, problem.gradient(x_new), g)
+    else:
+        with torch.no_grad():
+            g_new = _select(taken, problem.gradient(x_new), g)
 
     # effective weights of the step taken, fed back to the network (loop.run: a_eff)
     slot_onehot = torch.where(
@@ -370,7 +420,7 @@ def step(net, problem, state, opts):
         history=History(*(keep(new, old) for new, old in zip(history_new, history))),
         window=(state.window + (f_new,))[-opts["nonmonotone"]:],
         overrides=keep(overrides, state.overrides),
-        initial_scale=state.initial_scale, gtol=state.gtol,
+        initial_scale=state.initial_scale, f_start=state.f_start, gtol=state.gtol,
         done=frozen | failed, status=status, k=state.k + 1,
     )
     info = StepInfo(taken, stats, a, directions, p, source, alpha, f_ref, slope, a_eff)
@@ -390,7 +440,7 @@ def detach_state(state):
     return det(state)
 
 
-def unroll(net, problem, steps, opts, gtol=None, on_step=None):
+def unroll(net, problem, steps, opts, gtol=None, on_step=None, through_directions=True):
     """Run ``steps`` iterations from ``problem.x0``; return the final state and per-step values.
 
     Parameters
@@ -404,6 +454,8 @@ def unroll(net, problem, steps, opts, gtol=None, on_step=None):
         Per-row gradient tolerance.
     on_step : callable, optional
         ``on_step(state, info)`` after every iteration.
+    through_directions : bool
+        See :func:`step`.
 
     Returns
     -------
@@ -414,7 +466,7 @@ def unroll(net, problem, steps, opts, gtol=None, on_step=None):
     state = init_state(problem, net.hidden_size, opts, gtol)
     values = [state.f]
     for _ in range(steps):
-        state, info = step(net, problem, state, opts)
+        state, info = step(net, problem, state, opts, through_directions)
         values.append(state.f)
         if on_step is not None:
             on_step(state, info)

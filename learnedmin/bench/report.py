@@ -1,0 +1,258 @@
+"""Markdown and JSON reports of a benchmark: summary tables, per-problem tables, flagged runs."""
+
+import datetime
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import sys
+
+import numpy as np
+
+from .analysis import TAUS, summarize
+
+__all__ = ["environment", "summary_table", "problem_table", "flagged_table", "write_json",
+           "markdown_report"]
+
+
+def _version(dist):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def environment():
+    """Versions, machine and weights of this run (for the report's header and the JSON)."""
+    import learnedmin
+
+    env = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "learnedmin": learnedmin.__version__,
+        "numpy": np.__version__,
+        "scipy": _version("scipy"),
+        "torch": _version("torch"),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        meta = learnedmin.learned.metadata
+        env["weights"] = {"description": meta.get("description"), "trained": meta.get("trained"),
+                          "sha256": meta.get("sha256")}
+    except Exception as exc:  # noqa: BLE001 - a report without weights metadata is still a report
+        env["weights"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return env
+
+
+def _fmt(x, spec=".3g"):
+    if x is None:
+        return "–"
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return format(x, spec)
+
+
+def _seconds(x):
+    if x is None:
+        return "–"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if x >= scale or unit == "µs":
+            return f"{x / scale:.3g} {unit}"
+    return "–"
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "--:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_table(summary, reference="L-BFGS-B"):
+    """Markdown table of :func:`learnedmin.bench.analysis.summarize` rows."""
+    header = (["method", "solved", "ran on"] + [f"ρ({t:g})" for t in TAUS]
+              + [f"median calls / {reference} (n)", "overhead / iteration", "flagged runs"])
+    rows = []
+    for s in summary:
+        ratio = "–" if s["median_ratio"] is None else f"{s['median_ratio']:.2f} ({s['common']})"
+        rows.append([f"`{s['method']}`", f"{s['solved']}/{s['problems']}", s["applicable"]]
+                    + [f"{s['rho'][t]:.2f}" for t in TAUS]
+                    + [ratio, _seconds(s["overhead_per_iter"]), s["flags"]])
+    return _table(header, rows)
+
+
+def problem_table(records, methods):
+    """Problems x methods: calls to solve, ``✗`` unsolved (with the final gap), ``n/a``, ``†`` flagged."""
+    by_problem = {}
+    for r in records:
+        by_problem.setdefault(r["problem"], {})[r["method"]] = r
+    rows = []
+    for name, runs in by_problem.items():
+        first = next(iter(runs.values()))
+        f_ref = first.get("f_ref")
+        row = [f"`{name}`", first["n"], "–" if f_ref is None else
+               f"{_fmt(f_ref)}{'' if first.get('ref_source') == 'known' else '*'}"]
+        for m in methods:
+            r = runs.get(m)
+            if r is None or r["status"] == "n/a":
+                cell = "n/a"
+            elif r["solved"]:
+                cell = str(r["calls_to_solve"])
+            elif r["f_final"] is not None and f_ref is not None and np.isfinite(r["f_final"]):
+                cell = f"✗ {_fmt(r['f_final'] - f_ref, '.1e')}"
+            else:
+                cell = "✗"
+            if r is not None and r["flags"]:
+                cell += " †"
+            row.append(cell)
+        rows.append(row)
+    return _table(["problem", "n", "f_ref"] + [f"`{m}`" for m in methods], rows)
+
+
+def flagged_table(records):
+    """Markdown table of flagged runs (``None`` if there are none)."""
+    rows = [[f"`{r['method']}`", f"`{r['problem']}`", r["status"], ", ".join(r["flags"]),
+             (r["message"] + ("; " + "; ".join(r["warnings"]) if r["warnings"] else ""))
+             .replace("|", "/")[:160]]
+            for r in records if r["flags"]]
+    if not rows:
+        return None
+    return _table(["method", "problem", "status", "flags", "message"], rows)
+
+
+def _thin(trace, keep=60):
+    """At most ``keep`` points of a trace, log-spaced in calls, the first and last kept."""
+    if len(trace) <= keep:
+        return [list(p) for p in trace]
+    idx = np.unique(np.geomspace(1, len(trace), keep).astype(int) - 1)
+    return [list(trace[i]) for i in idx]
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(x) else str(float(x))
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def write_json(path, results):
+    """Write ``results`` (``env``, ``command``, ``settings``, ``suites``, ``runs``) as JSON.
+
+    Traces are thinned to 60 points; non-finite numbers are written as strings (``"inf"``).
+    """
+    data = dict(results)
+    data["runs"] = [dict(r, trace=_thin(r["trace"])) for r in results["runs"]]
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(_jsonable(data), fh, indent=1, allow_nan=False)
+        fh.write("\n")
+
+
+def markdown_report(results, plots=None):
+    """The Markdown page of a benchmark (``index.md`` under ``--out``).
+
+    Parameters
+    ----------
+    results : dict
+        ``env, command, settings, suites`` (suite name -> ``{"methods", "summary", "records"}``),
+        ``overall`` and ``unavailable``.
+    plots : dict, optional
+        ``{suite or "all": {"profile": file, "convergence": file}}`` relative to the page.
+    """
+    plots = plots or {}
+    env, settings = results["env"], results["settings"]
+    w = env.get("weights", {})
+    out = [
+        "# Benchmarks",
+        "",
+        "Generated by",
+        "",
+        f"```\n{results['command']}\n```",
+        "",
+        f"on {env['date']}: learnedmin {env['learnedmin']}, numpy {env['numpy']}, "
+        f"scipy {env['scipy']}, torch {env['torch']}, Python {env['python']}; "
+        f"{env['platform']}, {env['cpus']} CPUs, one single-threaded worker process per job. "
+        f"Weights of `learned`: {w.get('description', w.get('error', '?'))} "
+        f"(sha256 `{str(w.get('sha256'))[:12]}`).",
+        "",
+        "Do not edit by hand: rerun the command above.",
+        "",
+        "## How to read these tables",
+        "",
+        f"* Every method gets the same counted callables and a budget of {settings['budget']} "
+        "calls; a *call* is one evaluation of `f`, of the gradient or of a Hessian-vector "
+        "product, counted where it reaches the problem (not taken from `nfev`).",
+        f"* A run **solves** a problem when its final value satisfies "
+        f"`f - f_ref <= {settings['tol']:g} * max(1, |f_ref|)`; `f_ref` is the known minimum, "
+        "or (marked `*`) the lowest value any method evaluated. Methods with a gradient "
+        f"tolerance get `gtol = {settings['gtol']:g}`.",
+        "* The cost of a solving run is the number of calls until it first evaluated a point "
+        "within that tolerance (so stopping rules do not decide the comparison). In the "
+        "problem tables a number is that cost, `✗ gap` a run that did not solve (with its final "
+        "`f - f_ref`), `n/a` a method that does not apply, `†` a flagged run.",
+        "* ρ(τ) is the Dolan–Moré performance profile: the fraction of problems a method solves "
+        "within τ times the calls of the best method on that problem. Problems no method solves "
+        "count in every denominator; `n/a` counts as not solved.",
+        "* *overhead / iteration* is the median over runs of (wall time − time inside `f`, "
+        "gradient and Hessian-vector calls) / iterations.",
+        "* A run is *flagged* when it ends above `f(x0)`, with a non-finite value, with an error "
+        "or with warnings; flagged runs are listed per suite.",
+        "* `learned` is `learnedmin.learned` (gradient only); `fixed-weights` is the ablation "
+        "`LearnedMinimizer(weights=FixedWeights((0, 0, 1)))`: the same loop and safeguard without "
+        "the network. `heavy-ball` and `nesterov` use the optimal parameters from the spectrum "
+        "`(mu, L)` on quadratics and otherwise the best point of a 6 × 4 grid "
+        "(step `c / L_hat`, `c` in 1e-3..2, `L_hat` a curvature estimate at `x0`; momentum "
+        "0, 0.5, 0.9, 0.99), searched per problem with uncounted calls: an oracle-tuned upper "
+        "bound. `chebyshev` is gradient descent with periodic Chebyshev steps (Takabe & "
+        f"Wadayama), `T = {settings['chebyshev_period']}`, on problems with a known spectrum. "
+        "SciPy methods run with their defaults apart from `maxiter`/`gtol`, and L-BFGS-B's "
+        "`ftol = 0`, Newton-CG's `xtol = 1e-12` (their default relative-reduction tests stop "
+        "far from the solution on some problems, which would compare stopping rules, not "
+        "methods); `Newton-CG` and "
+        "`trust-ncg` only where the problem has `hessp`; `BFGS` only up to "
+        f"n = {settings['dense_max']}.",
+        "",
+    ]
+    if results.get("unavailable"):
+        for suite, why in results["unavailable"].items():
+            out += [f"*Suite `{suite}` unavailable: {why}*", ""]
+    if len(results["suites"]) > 1:
+        out += ["## All suites", "", summary_table(results["overall"]), ""]
+        if "all" in plots:
+            out += [f"![performance profile, all suites]({plots['all']['profile']})", ""]
+    for suite, data in results["suites"].items():
+        out += [f"## Suite `{suite}`", "", summary_table(data["summary"]), ""]
+        p = plots.get(suite, {})
+        if "profile" in p:
+            out += [f"![performance profile, {suite}]({p['profile']})", ""]
+        if "convergence" in p:
+            out += [f"![convergence, {suite}]({p['convergence']})", ""]
+        out += ["### Calls to solve", "", problem_table(data["records"], data["methods"]), ""]
+        flagged = flagged_table(data["records"])
+        if flagged:
+            out += ["### Flagged runs", "", flagged, ""]
+    return "\n".join(out)
+
+
+def summaries(suites_records, methods, reference="L-BFGS-B"):
+    """Per-suite and overall summaries: ``({suite: rows}, overall rows)``."""
+    per_suite = {s: summarize(recs, methods, reference) for s, recs in suites_records.items()}
+    everything = [r for recs in suites_records.values() for r in recs]
+    return per_suite, summarize(everything, methods, reference)
+
+
+def command_line():
+    """The command that is running, as a user would type it."""
+    prog = os.path.basename(sys.argv[0])
+    if prog in ("__main__.py", "-c") or prog.endswith("__main__.py"):
+        prog = "python -m learnedmin.bench"
+    return " ".join([prog] + sys.argv[1:])

@@ -1,0 +1,286 @@
+"""The training subpackage: families, losses, config, unroll gradients, the CLI, resume, DDP."""
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("tqdm")
+
+from scipy.optimize import minimize  # noqa: E402
+
+from learnedmin import LearnedMinimizer  # noqa: E402
+from learnedmin import weights as weights_io  # noqa: E402
+from learnedmin.network import WeightingNet  # noqa: E402
+from learnedmin.training import config as cfg  # noqa: E402
+from learnedmin.training.__main__ import build_parser, main  # noqa: E402
+from learnedmin.training.families import (  # noqa: E402
+    Family, family_names, get_family, register_family, rescale,
+)
+from learnedmin.training.losses import progress, step_weights, unroll_loss  # noqa: E402
+from learnedmin.training.train import train  # noqa: E402
+from learnedmin.training.unroll import init_state, solver_options, step  # noqa: E402
+
+# A training run of a few seconds: two tiny unrolls per episode, quadratics only.
+TINY = [
+    "problems.families=['quadratic', 'rosenbrock']", "problems.batch_size=3",
+    "unroll.min_steps=3", "unroll.max_steps=5", "unroll.truncation=2",
+    "validation.every=2", "validation.batch_size=2", "validation.steps=4",
+    "checkpoint.every=1", "model.hidden=8", "optim.lr=1e-2",
+]
+
+
+def _tiny(episodes, extra=()):
+    return cfg.resolve(None, TINY + [f"optim.episodes={episodes}", *extra])
+
+
+# ---------------------------------------------------------------------------------------------
+# families
+
+
+@pytest.mark.parametrize("name", family_names())
+def test_family_gradient_matches_central_differences(name):
+    problem = get_family(name).sample(torch.Generator().manual_seed(0), 3)
+    problem = rescale(problem, torch.tensor([1.0, 7.0, 0.2]), torch.tensor([1.0, 0.5, 3.0]))
+    gen = torch.Generator().manual_seed(1)
+    x = problem.x0 + 0.1 * problem.x_scale[:, None] * torch.randn(
+        problem.x0.shape, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        g = problem.gradient(x)
+        for _ in range(3):
+            v = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+            h = 1e-6 * problem.x_scale[:, None]
+            fd = (problem.value(x + h * v) - problem.value(x - h * v)) / (2 * h[:, 0])
+            exact = (g * v).sum(-1)
+            err = (fd - exact).abs()
+            tol = 1e-6 * (exact.abs() + g.norm(dim=-1) * v.norm(dim=-1))
+            assert bool((err <= tol).all()), (
+                f"{name}: directional derivative {exact.tolist()} vs central differences "
+                f"{fd.tolist()}"
+            )
+
+
+@pytest.mark.parametrize("name", family_names())
+def test_family_ground_truth_is_a_minimum(name):
+    problem = get_family(name).sample(torch.Generator().manual_seed(2), 4)
+    with torch.no_grad():
+        g_star = problem.gradient(problem.x_star).norm(dim=-1)
+        g0 = problem.gradient(problem.x0).norm(dim=-1)
+        gap0 = problem.value(problem.x0) - problem.f_star
+    assert problem.x0.dtype == torch.float64
+    assert bool((g_star <= 1e-8 * g0).all()), f"{name}: |grad f(x*)| = {g_star.tolist()}"
+    assert bool((gap0 > 0).all()), f"{name}: f(x0) - f* = {gap0.tolist()}"
+    if problem.x_star_known:
+        assert torch.allclose(problem.value(problem.x_star), problem.f_star, rtol=1e-12,
+                              atol=1e-12 * float(problem.f_star.abs().max() + 1))
+
+
+def test_family_sampling_is_seeded():
+    a = get_family("quadratic").sample(torch.Generator().manual_seed(3), 2)
+    b = get_family("quadratic").sample(torch.Generator().manual_seed(3), 2)
+    assert torch.equal(a.x0, b.x0) and all(torch.equal(u, v) for u, v in zip(a.data, b.data))
+
+
+def test_register_a_family_of_ones_own():
+    class Shifted(Family):
+        name = "test_shifted_sphere"
+
+        def value(self, data, x):
+            return ((x - data[0]) ** 2).sum(-1)
+
+        def sample(self, generator, batch):
+            c = torch.randn(batch, 2, generator=generator, dtype=torch.float64)
+            return self.problem((c,), c + 1.0, c, torch.zeros(batch, dtype=torch.float64))
+
+    register_family(Shifted(), replace=True)
+    problem = get_family("test_shifted_sphere").sample(torch.Generator().manual_seed(0), 2)
+    # the default gradient is autograd's
+    assert torch.allclose(problem.gradient(problem.x0), 2 * torch.ones(2, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="already registered"):
+        register_family(Shifted())
+    with pytest.raises(ValueError, match="unknown problem family 'nope'; registered: .*quadratic"):
+        get_family("nope")
+
+
+# ---------------------------------------------------------------------------------------------
+# losses and config
+
+
+def test_losses_are_zero_at_the_start_and_scale_free():
+    problem = get_family("least_squares").sample(torch.Generator().manual_seed(0), 3)
+    f0 = problem.value(problem.x0)
+    for kind in ("unsupervised", "supervised", "mixed"):
+        assert torch.allclose(progress(problem, problem.x0, f0, kind, 1e-12),
+                              torch.zeros(3, dtype=torch.float64), atol=1e-11)
+    scaled = rescale(problem, 1e3, 1e-2)
+    x = problem.x_star + 0.01
+    a = progress(problem, x, problem.value(x), "unsupervised", 1e-12)
+    b = progress(scaled, 1e-2 * x, scaled.value(1e-2 * x), "unsupervised", 1e-12)
+    assert torch.allclose(a, b, rtol=1e-9)
+    for weighting in ("uniform", "linear", "final"):
+        assert abs(float(step_weights(7, weighting).sum()) - 1.0) < 1e-15
+    with pytest.raises(ValueError, match="has no unique minimiser"):
+        mlp = get_family("mlp_fit").sample(torch.Generator().manual_seed(0), 2)
+        progress(mlp, mlp.x0, mlp.value(mlp.x0), "supervised", 1e-12)
+
+
+def test_config_overrides_and_messages(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("seed = 5\n[optim]\nlr = 0.01\n[solver]\nmaxls = 12\n")
+    config = cfg.resolve(str(path), ["optim.lr=2e-3", "problems.families=['quadratic']"],
+                         {"seed": 7})
+    assert config["seed"] == 7 and config["optim"]["lr"] == 2e-3
+    assert config["solver"] == {"maxls": 12}
+    assert config["problems"]["families"] == ["quadratic"]
+    assert cfg.config_hash(config) == cfg.config_hash(json.loads(json.dumps(config)))
+    with pytest.raises(ValueError, match="unknown config key 'optim.lrr'"):
+        cfg.resolve(None, ["optim.lrr=1"])
+    with pytest.raises(ValueError, match="'unroll.truncation' must be of type int; got 'ten'"):
+        cfg.resolve(None, ["unroll.truncation=ten"])
+    with pytest.raises(ValueError, match="'c1' must satisfy 0 < c1 < 1; got 1.5"):
+        cfg.resolve(None, ["solver.c1=1.5"])
+    with pytest.raises(ValueError, match="min_steps <= max_steps"):
+        cfg.resolve(None, ["unroll.min_steps=9", "unroll.max_steps=3"])
+
+
+def test_checked_in_default_config_resolves():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = cfg.resolve(os.path.join(root, "configs", "default.toml"))
+    assert config["optim"]["episodes"] >= 1
+
+
+def test_help_documents_every_config_key(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    for key in cfg.SCHEMA:
+        assert key in text, f"--help does not document {key!r}"
+    for flag in ("--resume", "--set", "--device", "--out", "--run-dir", "--stop-after"):
+        assert flag in text
+
+
+# ---------------------------------------------------------------------------------------------
+# unroll gradients
+
+
+@pytest.mark.parametrize("through", [True, False])
+def test_meta_gradient_is_finite_with_frozen_rows(through):
+    # row 0 starts at its minimiser (frozen at once), the others run: no NaN may leak into the
+    # network's gradient from the frozen row's degenerate computations
+    problem = get_family("quadratic").sample(torch.Generator().manual_seed(0), 3)
+    problem = problem._replace(x0=torch.cat([problem.x_star[:1], problem.x0[1:]]))
+    torch.manual_seed(0)
+    net = WeightingNet(hidden=8)
+    with torch.no_grad():
+        net.head.weight.normal_(0.0, 0.3)
+    opts = solver_options()
+    state = init_state(problem, net.hidden_size, opts)
+    values = []
+    for _ in range(6):
+        state, _ = step(net, problem, state, opts, through)
+        values.append(state.f)
+    assert bool(state.done[0]) and not bool(state.done[1:].any())
+    loss = unroll_loss(problem, [state.x] * 6, values, step_weights(6, "uniform"),
+                       "unsupervised", 1e-12)
+    loss.backward()
+    grads = torch.cat([p.grad.flatten() for p in net.parameters()])
+    assert bool(torch.isfinite(grads).all())
+    assert float(grads.abs().max()) > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# training runs, archives, resume
+
+
+def test_tiny_training_run_exports_an_archive_scipy_can_use(tmp_path):
+    out = tmp_path / "net.pt"
+    code = main(["train", "--run-dir", str(tmp_path / "run"), "--out", str(out),
+                 "--no-progress", "--episodes", "2", "--seed", "3",
+                 *sum((["--set", s] for s in TINY), [])])
+    assert code == 0
+    module, meta = weights_io.load(out)  # the same checks as every archive
+    assert meta["trained"] is True and meta["seed"] == 3
+    assert meta["config_sha256"] == cfg.config_hash(meta["config"])
+    assert set(meta["validation"]) >= {"score", "classical_score", "episode"}
+    assert meta["date"] and meta["description"]
+    res = minimize(lambda x: float(((x - 1.0) ** 2).sum()), np.zeros(4),
+                   jac=lambda x: 2.0 * (x - 1.0), method=LearnedMinimizer(weights=out))
+    assert res.success and np.allclose(res.x, 1.0, atol=1e-4)
+
+
+def test_export_untrained_reproduces_the_classical_weights(tmp_path):
+    out = tmp_path / "untrained.pt"
+    assert main(["export", "--untrained", "--out", str(out)]) == 0
+    module, meta = weights_io.load(out)
+    assert meta["trained"] is False
+    with torch.no_grad():
+        a, _ = module(torch.zeros(14, dtype=torch.float64), torch.zeros(3, dtype=torch.float64),
+                      torch.ones(3, dtype=torch.float64), torch.zeros(32, dtype=torch.float64))
+    assert np.allclose(a.numpy(), [0.0, 0.0, 1.0], rtol=0, atol=4e-16)  # tanh(atanh(.5)) * 2
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    straight = train(_tiny(4), tmp_path / "a", show_progress=False, log=None)
+    train(_tiny(4), tmp_path / "b", stop_after=2, show_progress=False, log=None)  # "killed"
+    assert not (tmp_path / "b" / "weights.pt").exists()
+    resumed = train(_tiny(4), tmp_path / "b", resume=True, show_progress=False, log=None)
+    for (name, p), q in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
+        assert torch.equal(p, q), f"{name} differs after resume"
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert straight.history == resumed.history
+
+
+def test_resume_with_another_recipe_is_refused(tmp_path):
+    train(_tiny(2), tmp_path, stop_after=1, show_progress=False, log=None)
+    with pytest.raises(ValueError, match="written with another config"):
+        train(_tiny(2, ["optim.lr=0.5"]), tmp_path, resume=True, show_progress=False, log=None)
+
+
+def test_cli_errors_are_messages(tmp_path, capsys):
+    assert main(["train", "--device", "cuda:0" if not torch.cuda.is_available() else "nope",
+                 "--run-dir", str(tmp_path), "--no-progress", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "device" in err
+    assert main(["train", "--resume", "--run-dir", str(tmp_path / "none"), "--no-progress"]) == 2
+    assert "no checkpoint to resume from" in capsys.readouterr().err
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, run_dir, queue):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(rank))
+    import torch.distributed as dist
+
+    result = train(_tiny(2), run_dir, show_progress=False, log=None)
+    queue.put((rank, [p.detach().numpy().copy() for p in result.net.parameters()]))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_process_training_with_gloo_keeps_ranks_in_step(tmp_path):
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_ddp_worker, args=(r, 2, port, str(tmp_path), queue))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    for a, b in zip(results[0], results[1]):
+        assert np.array_equal(a, b), "the ranks' networks diverged: gradients were not averaged"
+    assert (tmp_path / "weights.pt").exists()
