@@ -4,9 +4,22 @@ Every function works on arrays with any number of leading batch dimensions; vect
 last axis. Nothing here updates an array in place, so torch can differentiate through it.
 """
 
-from array_api_compat import array_namespace
+import numpy as np
+from array_api_compat import array_namespace as _compat_namespace
 
 __all__ = ["array_namespace", "dot", "norm", "col", "safe_div"]
+
+# NumPy >= 2 implements the array API functions used here itself; calling it directly avoids the
+# compatibility wrappers' per-call cost, which dominates at small n (tens of calls per iteration).
+_NUMPY_IS_ARRAY_API = hasattr(np, "vecdot") and hasattr(np, "astype")
+_NUMPY_TYPES = (np.ndarray, np.generic)
+
+
+def array_namespace(*arrays):
+    """The array-API namespace of ``arrays``: numpy itself for numpy >= 2, else array_api_compat."""
+    if _NUMPY_IS_ARRAY_API and all(isinstance(a, _NUMPY_TYPES) for a in arrays):
+        return np
+    return _compat_namespace(*arrays)
 
 
 def dot(a, b, xp=None):
@@ -25,10 +38,12 @@ def norm(a, xp=None):
 
 def col(a):
     """A batch of scalars as a column that broadcasts against a batch of vectors."""
-    return a[..., None]
+    return a if a.ndim == 0 else a[..., None]
 
 
 def safe_div(num, den, fallback, xp):
     """``num / den`` where ``den != 0``, else ``fallback`` (no division by zero is evaluated)."""
+    if xp is np and np.ndim(den) == 0 and np.ndim(num) == 0 and np.ndim(fallback) == 0:
+        return num / den if den != 0 else fallback  # unbatched numpy: same result, less overhead
     ok = den != 0
     return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), fallback)

@@ -11,31 +11,6 @@ from .loop import FixedWeights, run
 __all__ = ["LearnedMinimizer", "learned"]
 
 
-class _NetworkPolicy:
-    """Runs a loaded TorchScript weighting network on numpy statistics."""
-
-    def __init__(self, module, hidden_size):
-        import torch
-
-        self._torch = torch
-        self.module = module
-        self.hidden_size = hidden_size
-
-    def initial_state(self):
-        return self._torch.zeros(self.hidden_size, dtype=self._torch.float64)
-
-    def __call__(self, stats, prev, valid, h):
-        torch = self._torch
-        with torch.inference_mode():
-            a, h = self.module(
-                torch.from_numpy(np.ascontiguousarray(stats)),
-                torch.from_numpy(np.ascontiguousarray(prev, dtype=np.float64)),
-                torch.from_numpy(valid),
-                h,
-            )
-        return a.numpy().astype(np.float64), h
-
-
 def _standardize_x0(x0):
     try:
         x = np.asarray(x0)
@@ -201,6 +176,17 @@ class LearnedMinimizer:
         self._policy = None
         self._lock = threading.Lock()
 
+    def __getstate__(self):
+        # the loaded network and the lock stay behind; a copy loads the archive on first use
+        state = self.__dict__.copy()
+        state["_policy"] = None
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __repr__(self):
         changed = {k: v for k, v in self.options.items() if _options.DEFAULTS[k] != v}
         extra = "".join(f", {k}={v!r}" for k, v in changed.items())
@@ -217,8 +203,10 @@ class LearnedMinimizer:
                     else:
                         from . import weights as _weights
 
+                        from .policy import fast_policy
+
                         module, meta = _weights.load(self.weights)
-                        self._policy = _NetworkPolicy(module, int(meta["network"]["hidden"]))
+                        self._policy = fast_policy(module, meta)
         return self._policy
 
     @property

@@ -47,9 +47,7 @@ class History(NamedTuple):
 
 
 def _log_ratio(a, b, xp):
-    return xp.log(xp.maximum(a, xp.full_like(a, _TINY))) - xp.log(
-        xp.maximum(b, xp.full_like(b, _TINY))
-    )
+    return xp.log(xp.clip(a, _TINY, None)) - xp.log(xp.clip(b, _TINY, None))
 
 
 def _cos(a, b, na, nb, xp):
@@ -87,7 +85,7 @@ def statistics(g, directions, valid, history):
         when_prev(_log_ratio(n_g, history.g_norm, xp)),
         when_prev(safe_div(history.decrease, slope_prev, zero, xp)),
         when_prev(safe_div(history.curvature, -slope_prev, zero, xp)),
-        when_prev(xp.log(xp.maximum(history.step_fraction, xp.full_like(zero, _TINY)))),
+        when_prev(xp.log(xp.clip(history.step_fraction, _TINY, None))),
         xp.astype(history.overridden, g.dtype),
         history.iteration / (history.iteration + 10.0),
     ) + tuple(xp.astype(v, g.dtype) for v in valid)
