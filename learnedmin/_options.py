@@ -44,12 +44,12 @@ def resolve_options(defaults, options, stacklevel):
 
     ``tol`` (SciPy's generic tolerance) sets ``gtol`` unless ``gtol`` is given too.
     """
-    from scipy.optimize import OptimizeWarning
-
     options = dict(options)
     tol = options.pop("tol", None)
     unknown = sorted(set(options) - set(RULES))
     if unknown:
+        from scipy.optimize import OptimizeWarning  # here: `import learnedmin` stays light
+
         warnings.warn(
             f"Unknown solver options: {', '.join(unknown)}", OptimizeWarning, stacklevel=stacklevel
         )

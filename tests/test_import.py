@@ -13,9 +13,9 @@ def test_import_does_not_load_torch_or_training():
     code = (
         "import sys, learnedmin\n"
         "print('torch' in sys.modules, 'learnedmin.training' in sys.modules,"
-        " 'learnedmin.network' in sys.modules)"
+        " 'learnedmin.network' in sys.modules, 'scipy.optimize' in sys.modules)"
     )
-    assert _run(code) == "False False False"
+    assert _run(code) == "False False False False"
 
 
 def test_torch_is_loaded_on_first_call():
