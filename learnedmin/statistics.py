@@ -8,7 +8,7 @@ compiled into the network archive so that it can never drift from the trained we
 
 from typing import NamedTuple
 
-from ._xp import array_namespace, dot, norm, safe_div
+from ._xp import array_namespace, safe_div
 
 # Bump FEATURE_VERSION whenever the meaning or order of FEATURE_NAMES changes: archives trained for
 # another version are refused at load time.
@@ -46,6 +46,18 @@ class History(NamedTuple):
     iteration: object      # k, as a float
 
 
+class History(NamedTuple):
+    """Scalars carried from the last iteration into the statistics (all batch-shaped arrays)."""
+
+    g_norm: object         # |g_{k-1}|
+    decrease: object       # f_k - f_{k-1}
+    slope: object          # g_{k-1}' s_{k-1}
+    curvature: object      # s_{k-1}' y_{k-1}
+    step_fraction: object  # accepted fraction of the last proposal (1 for a full step)
+    overridden: object     # bool: the safeguard replaced the last proposal
+    iteration: object      # k, as a float
+
+
 def _log_ratio(a, b, xp):
     return xp.log(xp.clip(a, _TINY, None)) - xp.log(xp.clip(b, _TINY, None))
 
@@ -54,8 +66,16 @@ def _cos(a, b, na, nb, xp):
     return safe_div(dot(a, b, xp), na * nb, xp.zeros_like(na), xp)
 
 
+# Features that need a previous step; they are 0 at the first iteration.
+_NEEDS_PREVIOUS = (True, False, True, False, True, True, True, True, True, False, False,
+                   False, False, False)
+
+
 def statistics(g, directions, valid, history):
     """Feature vector ``(..., N_FEATURES)`` in the order of ``FEATURE_NAMES``.
+
+    All inner products come from one Gram matrix of ``(-g, d_gd, d_mom, d_2nd)``, so the cost is
+    one ``(4, n) x (n, 4)`` product plus O(1) work.
 
     Parameters
     ----------
@@ -66,27 +86,32 @@ def statistics(g, directions, valid, history):
         Scalars carried from the last iteration (see :class:`History`).
     """
     xp = array_namespace(g, *directions)
-    d_gd, d_mom, d_2nd = directions
-    n_g = norm(g, xp)
-    n_gd, n_mom, n_2nd = norm(d_gd, xp), norm(d_mom, xp), norm(d_2nd, xp)
-    has_prev = valid[1]
-    zero = xp.zeros_like(n_g)
-
-    def when_prev(value):
-        return xp.where(has_prev, value, zero)
-
-    slope_prev = history.slope
-    feats = (
-        when_prev(_cos(d_mom, -g, n_mom, n_g, xp)),
-        _cos(d_2nd, -g, n_2nd, n_g, xp),
-        when_prev(_cos(d_mom, d_2nd, n_mom, n_2nd, xp)),
-        _log_ratio(n_gd, n_2nd, xp),
-        when_prev(_log_ratio(n_mom, n_2nd, xp)),
-        when_prev(_log_ratio(n_g, history.g_norm, xp)),
-        when_prev(safe_div(history.decrease, slope_prev, zero, xp)),
-        when_prev(safe_div(history.curvature, -slope_prev, zero, xp)),
-        when_prev(xp.log(xp.clip(history.step_fraction, _TINY, None))),
-        xp.astype(history.overridden, g.dtype),
-        history.iteration / (history.iteration + 10.0),
-    ) + tuple(xp.astype(v, g.dtype) for v in valid)
-    return xp.stack(feats, axis=-1)
+    V = xp.stack((-g,) + tuple(directions), axis=-2)             # (..., 4, n)
+    G = V @ xp.matrix_transpose(V)                               # (..., 4, 4)
+    norms = xp.sqrt(xp.stack([G[..., i, i] for i in range(4)], axis=-1))
+    outer = norms[..., :, None] * norms[..., None, :]
+    ok = outer > 0
+    cos = xp.where(ok, G / xp.where(ok, outer, xp.ones_like(outer)), xp.zeros_like(outer))
+    log_n = xp.log(xp.clip(norms, _TINY, None))                 # -g, d_gd, d_mom, d_2nd
+    log_g_prev = xp.log(xp.clip(history.g_norm, _TINY, None))
+    zero = xp.zeros_like(log_g_prev)
+    feats = xp.stack(
+        (
+            cos[..., 2, 0],
+            cos[..., 3, 0],
+            cos[..., 2, 3],
+            log_n[..., 1] - log_n[..., 3],
+            log_n[..., 2] - log_n[..., 3],
+            log_n[..., 0] - log_g_prev,
+            safe_div(history.decrease, history.slope, zero, xp),
+            safe_div(history.curvature, -history.slope, zero, xp),
+            xp.log(xp.clip(history.step_fraction, _TINY, None)),
+            xp.astype(history.overridden, g.dtype),
+            history.iteration / (history.iteration + 10.0),
+        )
+        + tuple(xp.astype(v, g.dtype) for v in valid),
+        axis=-1,
+    )
+    needs_prev = xp.asarray(_NEEDS_PREVIOUS, device=g.device)
+    first = xp.logical_and(needs_prev, xp.logical_not(valid[1])[..., None])
+    return xp.where(first, xp.zeros_like(feats), feats)
