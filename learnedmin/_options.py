@@ -21,6 +21,7 @@ RULES = {
     "xrtol": (0.0, "be a real number >= 0", lambda v: _is_real(v) and v >= 0),
     "c1": (1e-4, "satisfy 0 < c1 < 1", lambda v: _is_real(v) and 0 < v < 1),
     "memory": (10, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "dense_max": (200, "be an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "maxls": (20, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "learned_maxls": (4, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "nonmonotone": (5, "be an integer >= 1 (1 gives a monotone search)",

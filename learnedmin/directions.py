@@ -7,9 +7,10 @@ slot            direction                                         natural scale
 ==============  ================================================  ==============================
 gradient        ``-g``                                            Barzilai-Borwein ``s's / s'y``
 momentum        ``s = x_k - x_{k-1}``                             itself (a heavy-ball weight)
-second_order    L-BFGS two-loop, or Newton-CG when ``hess`` or    itself (the unit step)
-                ``hessp`` is given (Gauss-Newton for a
-                Gauss-Newton product)
+second_order    BFGS (dense, for ``n <= dense_max``) or L-BFGS    itself (the unit step)
+                two-loop; Newton-CG when ``hess`` or ``hessp``
+                is given (Gauss-Newton for a Gauss-Newton
+                product)
 ==============  ================================================  ==============================
 
 Each scaled direction is invariant under ``f -> a*f + c`` (a > 0) and equivariant under
@@ -46,13 +47,62 @@ class Memory(NamedTuple):
     gamma: object
 
 
-def memory_init(gamma):
-    """An empty memory whose initial inverse-Hessian scale is ``gamma``."""
-    return Memory((), (), (), gamma)
+class DenseMemory(NamedTuple):
+    """Immutable dense BFGS state: the inverse-Hessian approximation ``H`` (..., n, n).
+
+    Used for small problems (``n <= dense_max``), where keeping every curvature pair is cheap and
+    makes the direction independent of how the variables are scaled once enough pairs are known
+    (L-BFGS forgets pairs older than ``m``, which costs many iterations on badly scaled
+    problems). ``started`` is false until the first pair has been accepted.
+    """
+
+    H: object
+    started: object
+
+
+def memory_init(gamma, like=None):
+    """An empty quasi-Newton memory with initial inverse-Hessian scale ``gamma``.
+
+    With ``like`` (a gradient, shape (..., n)) the memory is a dense BFGS matrix ``gamma * I``;
+    without it, an empty L-BFGS memory.
+    """
+    if like is None:
+        return Memory((), (), (), gamma)
+    xp = array_namespace(like)
+    n = like.shape[-1]
+    eye = xp.eye(n, dtype=like.dtype, device=like.device)
+    H = col(col(gamma)) * eye if gamma.ndim else gamma * eye
+    H = H + xp.zeros(like.shape[:-1] + (n, n), dtype=like.dtype, device=like.device)
+    return DenseMemory(H, xp.zeros(like.shape[:-1], dtype=xp.bool, device=like.device))
+
+
+def _dense_push(memory, s, y):
+    """BFGS update of the inverse Hessian (Nocedal & Wright eq. 6.17), scaled before the first
+    update by ``s'y / y'y`` (eq. 6.20); a pair without positive curvature leaves ``H`` as is."""
+    xp = array_namespace(s, y)
+    sy = dot(s, y, xp)
+    yy = dot(y, y, xp)
+    ok = sy > CURVATURE_EPS * xp.sqrt(dot(s, s, xp) * yy)
+    n = s.shape[-1]
+    eye = xp.eye(n, dtype=s.dtype, device=s.device)
+    first = ok & ~memory.started
+    gamma = safe_div(sy, yy, xp.ones_like(sy), xp)
+    H = xp.where(col(col(first)), col(col(gamma)) * eye, memory.H)
+    rho = xp.where(ok, safe_div(xp.ones_like(sy), sy, xp.zeros_like(sy), xp), xp.zeros_like(sy))
+    Hy = (H @ y[..., None])[..., 0]
+    yHy = dot(y, Hy, xp)
+    ss = s[..., :, None] * s[..., None, :]
+    cross = Hy[..., :, None] * s[..., None, :]
+    H_new = (H - col(col(rho)) * (cross + xp.matrix_transpose(cross))
+             + col(col(rho * rho * yHy + rho)) * ss)
+    return DenseMemory(xp.where(col(col(ok)), H_new, H), memory.started | ok)
 
 
 def memory_push(memory, s, y, m):
-    """Return ``memory`` with the pair ``(s, y)`` appended and only the newest ``m`` pairs kept."""
+    """Return ``memory`` updated with the pair ``(s, y)``: for L-BFGS, appended with only the
+    newest ``m`` pairs kept; for dense BFGS, the BFGS update."""
+    if isinstance(memory, DenseMemory):
+        return _dense_push(memory, s, y)
     xp = array_namespace(s, y)
     sy = dot(s, y, xp)
     yy = dot(y, y, xp)
@@ -63,6 +113,13 @@ def memory_push(memory, s, y, m):
     return Memory(
         (memory.s + (s,))[-m:], (memory.y + (y,))[-m:], (memory.rho + (rho,))[-m:], gamma
     )
+
+
+def quasi_newton_direction(g, memory):
+    """``-H_k g`` for either memory: dense BFGS, or the L-BFGS two-loop recursion."""
+    if isinstance(memory, DenseMemory):
+        return -(memory.H @ g[..., None])[..., 0]
+    return lbfgs_direction(g, memory)
 
 
 def lbfgs_direction(g, memory):
@@ -84,20 +141,25 @@ def lbfgs_direction(g, memory):
 def newton_cg_direction(g, hessp, g0_norm, maxiter):
     """Truncated conjugate gradients on ``H d = -g`` (Nocedal & Wright, Algorithm 7.1).
 
-    The forcing term ``eta = min(0.5, sqrt(|g| / |g_0|))`` is relative, so the direction does not
-    change when ``f`` is scaled. On negative curvature the iterate so far is returned, or, on the
-    first CG step, ``-g`` scaled by the magnitude of its curvature (a Cauchy-like step).
+    The inner iteration stops by the quadratic-model test of Nash & Sofer (1990): after CG step
+    ``i`` the model ``q(d) = g'd + d'Hd/2`` has decreased by ``Q_i`` in all and by ``dq_i`` in
+    that step, and the iteration ends when ``i * dq_i <= eta * Q_i``. Model values are in units
+    of ``f``, so the test, unlike a residual norm, does not depend on the units of the
+    variables: badly scaled parameters (delays and amplitudes, say) are solved for alike. The
+    forcing term ``eta = min(0.5, sqrt(|g| / |g_0|))`` tightens as the run converges. On
+    negative curvature the iterate so far is returned, or, on the first CG step, ``-g`` scaled
+    by the magnitude of its curvature (a Cauchy-like step).
 
     Returns ``(d, n_products)`` with ``n_products`` the number of ``hessp`` calls made.
     """
     xp = array_namespace(g)
     gnorm = norm(g, xp)
     eta = xp.minimum(xp.full_like(gnorm, 0.5), xp.sqrt(safe_div(gnorm, g0_norm, gnorm, xp)))
-    tol = eta * gnorm
     d = xp.zeros_like(g)
     r = -g
     p = r
     rr = dot(r, r, xp)
+    decrease = xp.zeros_like(rr)  # Q_i: total decrease of the quadratic model
     active = gnorm > 0
     calls = 0
     for i in range(maxiter):
@@ -115,7 +177,9 @@ def newton_cg_direction(g, hessp, g0_norm, maxiter):
         d = d + col(alpha) * p
         r = r - col(alpha) * hp
         rr_new = dot(r, r, xp)
-        active = active & (xp.sqrt(rr_new) > tol)
+        step_decrease = 0.5 * alpha * rr  # q_{i-1} - q_i for a CG step
+        decrease = decrease + step_decrease
+        active = active & (rr_new > 0) & ((i + 1) * step_decrease > eta * decrease)
         if not bool(xp.any(active)):
             break
         beta = safe_div(rr_new, rr, xp.zeros_like(rr), xp)

@@ -22,19 +22,22 @@ from . import _status as st
 from .directions import (
     N_SLOTS,
     candidates,
-    lbfgs_direction,
     memory_init,
     memory_push,
     newton_cg_direction,
+    quasi_newton_direction,
 )
 from .safeguard import (
     APPROX_EPS,
+    MAX_EXPANSIONS,
     approximately_acceptable,
     armijo,
     is_descent,
     next_step,
     reference_value,
     secant_step,
+    expand_step,
+    too_short,
 )
 from .statistics import History, statistics
 
@@ -93,7 +96,7 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slo
     the search unsuccessfully without evaluating ``fun`` (the progress test for proposals).
     """
     f_ref = np.float64(f_ref)
-    for _ in range(tries):
+    for trial in range(tries):
         with _quiet():
             x_new = project(x + alpha * p)
             slope = np.float64(g @ (x_new - x))
@@ -104,7 +107,8 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slo
         if armijo(f_new, f_ref, slope, c1):
             g_new = obj.g(x_new, float(f_new))
             if np.all(np.isfinite(g_new)):
-                return _Search(True, x_new, float(f_new), g_new, alpha, float(slope), False)
+                found = _Search(True, x_new, float(f_new), g_new, alpha, float(slope), False)
+                return _expand(obj, x, g, p, f_ref, c1, found, project) if trial == 0 else found
             f_new = np.float64(np.nan)
         elif usable and abs(f_new - f) <= APPROX_EPS * abs(f):
             # rounding hides the decrease: let the gradient at the trial point decide
@@ -120,6 +124,32 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slo
         with _quiet():
             alpha = float(next_step(np.float64(alpha), np.float64(f), slope, f_new))
     return _Search(False, x, f, g, alpha, 0.0, False)
+
+
+def _expand(obj, x, g, p, f_ref, c1, found, project):
+    """Lengthen a first trial that was accepted but is too short (weak Wolfe test fails).
+
+    Every longer trial must pass the same acceptance rule; the last one that does is returned.
+    """
+    for _ in range(MAX_EXPANSIONS):
+        with _quiet():
+            slope_new = np.float64(found.g @ (found.x - x))
+        if not too_short(np.float64(found.slope), slope_new):
+            break
+        with _quiet():
+            alpha = float(expand_step(np.float64(found.alpha), np.float64(found.slope), slope_new))
+            x_new = project(x + alpha * p)
+            slope = np.float64(g @ (x_new - x))
+        if not (slope < 0 and np.all(np.isfinite(x_new))):
+            break
+        f_new = np.float64(obj.f(x_new))
+        if not armijo(f_new, f_ref, slope, c1):
+            break
+        g_new = obj.g(x_new, float(f_new))
+        if not np.all(np.isfinite(g_new)):
+            break
+        found = _Search(True, x_new, float(f_new), g_new, alpha, float(slope), False)
+    return found
 
 
 def _bounds_tools(lb, ub):
@@ -178,7 +208,9 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
     initial_scale = np.float64(step0 / g0_norm) if g0_norm > 0 else np.float64(1.0)
     cg_maxiter = opts["cg_maxiter"] or 20 * n
 
-    memory = memory_init(initial_scale)
+    # Dense BFGS for small problems, L-BFGS otherwise (DESIGN section 2, second-order slot).
+    dense_like = g if n <= opts["dense_max"] else None
+    memory = memory_init(initial_scale, dense_like)
     zeros = np.zeros(n)
     s_prev, y_prev, has_prev = zeros, zeros, np.bool_(False)
     a_prev = np.zeros(N_SLOTS)
@@ -211,7 +243,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             )
         else:
             with _quiet():
-                second = free(lbfgs_direction(gr, memory))
+                second = free(quasi_newton_direction(gr, memory))
         with _quiet():
             directions, valid = candidates(gr, s_prev, y_prev, has_prev, second, initial_scale)
             directions = tuple(free(d) for d in directions)
@@ -262,7 +294,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
                                  f_start)
         if not found.ok:
             source = RESET
-            memory = memory_init(initial_scale)
+            memory = memory_init(initial_scale, dense_like)
             h = policy.initial_state()
             with _quiet():
                 scale = np.linalg.norm(s_prev) / np.linalg.norm(gr) if has_prev else initial_scale

@@ -114,6 +114,10 @@ class LearnedMinimizer:
         Window of the nonmonotone Armijo reference (default ``5``; ``1`` is monotone).
     memory : int
         Number of L-BFGS curvature pairs (default ``10``).
+    dense_max : int
+        Problems with at most this many variables use dense BFGS (every curvature pair kept in
+        an ``n x n`` matrix) as the second-order direction instead of L-BFGS (default ``200``;
+        ``0`` always uses L-BFGS).
     maxls : int
         Trial steps of the fallback line search (default ``20``).
     learned_maxls : int

@@ -23,6 +23,14 @@ APPROX_EPS = 1e-10
 APPROX_SIGMA = 0.9   # curvature: slope_new >= sigma * slope
 APPROX_DELTA = 0.1   # slope_new <= (2 delta - 1) * slope
 
+# Expansion: a first trial that is accepted but still descends steeply at its end point
+# (slope_new < WOLFE_C2 * slope, the weak Wolfe curvature test fails) was too short; the search
+# then tries longer steps, EXPAND_MIN to EXPAND_MAX times the last, at most MAX_EXPANSIONS times.
+WOLFE_C2 = 0.9
+EXPAND_MIN = 2.0
+EXPAND_MAX = 10.0
+MAX_EXPANSIONS = 4
+
 # Interpolated trial steps are kept in [SHRINK_MIN, SHRINK_MAX] times the last trial.
 SHRINK_MIN = 1e-2
 SHRINK_MAX = 0.5
@@ -91,3 +99,20 @@ def secant_step(alpha, slope, slope_new):
     frac = safe_div(-slope, slope_new - slope, xp.full_like(alpha, SHRINK_MIN), xp)
     frac = xp.where(xp.isfinite(frac) & (frac > 0), frac, xp.full_like(alpha, SHRINK_MIN))
     return alpha * xp.clip(frac, SHRINK_MIN, SHRINK_MAX)
+
+
+def too_short(slope, slope_new):
+    """The weak Wolfe curvature test fails: ``slope_new < WOLFE_C2 * slope`` (both along the step)."""
+    return slope_new < WOLFE_C2 * slope
+
+
+def expand_step(alpha, slope, slope_new):
+    """A longer trial after an accepted but too short step (Nocedal & Wright, section 3.5).
+
+    The zero of the linear model of the directional derivative through both slopes, clipped to
+    ``[EXPAND_MIN, EXPAND_MAX] * alpha``; where the model has no such zero, ``EXPAND_MAX * alpha``.
+    """
+    xp = array_namespace(alpha, slope, slope_new)
+    frac = safe_div(slope, slope - slope_new, xp.full_like(alpha, EXPAND_MAX), xp)
+    frac = xp.where(xp.isfinite(frac) & (slope_new > slope), frac, xp.full_like(alpha, EXPAND_MAX))
+    return alpha * xp.clip(frac, EXPAND_MIN, EXPAND_MAX)
