@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from . import report
+from . import channel_study, report
 from .analysis import mark_solved
 from .methods import BUILTIN, DEFAULT_METHODS, SCIPY_METHODS, Settings, resolve_method
 from .runner import print_progress, run_tasks
@@ -18,6 +18,7 @@ examples:
   python -m learnedmin.bench --suite quadratic --methods learned,L-BFGS-B,chebyshev
   python -m learnedmin.bench --methods +TNC,mypackage.solvers:my_method
   python -m learnedmin.bench overhead --out docs/benchmarks
+  python -m learnedmin.bench channel --start-cells 0.25,0.75 --out docs/channel --jobs 2
   python -m learnedmin.bench list
 """
 
@@ -35,10 +36,13 @@ def build_parser():
                     "Hessian-vector calls. Writes Markdown and JSON tables, Dolan-Moré "
                     "performance profiles and PNG plots.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", nargs="?", default="run", choices=("run", "overhead", "list"),
+    p.add_argument("command", nargs="?", default="run",
+                   choices=("run", "overhead", "list", "channel"),
                    help="'run' a benchmark (default); measure the per-iteration 'overhead', "
-                        "wall-time ratio and peak memory of learned at n = 10 and 10^6; or "
-                        "'list' suites, problems and methods")
+                        "wall-time ratio and peak memory of learned at n = 10 and 10^6; "
+                        "'list' suites, problems and methods; or run the 'channel' estimation "
+                        "study (success, RMSE against the Cramér-Rao bound and calls of learned, "
+                        "Levenberg-Marquardt and SciPy's methods on random channels)")
     p.add_argument("--suite", default="quick", type=_csv, metavar="NAMES",
                    help="comma-separated suites: " + "; ".join(
                        f"{k}: {v[1]}" for k, v in SUITES.items()) + " (default: quick)")
@@ -75,6 +79,7 @@ def build_parser():
     p.add_argument("--large-n", type=int, default=10**6, metavar="N",
                    help="overhead: size of the large comparison (default 10^6)")
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    channel_study.add_arguments(p)
     return p
 
 
@@ -247,6 +252,8 @@ def main(argv=None):
         return _list()
     if args.command == "overhead":
         return _overhead(args)
+    if args.command == "channel":
+        return channel_study.main(parser, args)
     return _run(parser, args)
 
 
