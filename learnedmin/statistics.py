@@ -93,8 +93,7 @@ def statistics(g, directions, valid, history):
     ok = outer > 0
     cos = xp.where(ok, G / xp.where(ok, outer, xp.ones_like(outer)), xp.zeros_like(outer))
     log_n = xp.log(xp.clip(norms, _TINY, None))                 # -g, d_gd, d_mom, d_2nd
-    log_g_prev = xp.log(xp.clip(history.g_norm, _TINY, None))
-    zero = xp.zeros_like(log_g_prev)
+    zero = xp.zeros_like(history.g_norm)
     feats = xp.stack(
         (
             cos[..., 2, 0],
@@ -102,7 +101,10 @@ def statistics(g, directions, valid, history):
             cos[..., 2, 3],
             log_n[..., 1] - log_n[..., 3],
             log_n[..., 2] - log_n[..., 3],
-            log_n[..., 0] - log_g_prev,
+            # log of the ratio, not a difference of logs: |g| and |g_prev| scale alike under
+            # f -> a f, and for a power of two the ratio (unlike log a|g| - log a|g_prev|) is
+            # unchanged bit for bit
+            xp.log(xp.clip(norms[..., 0], _TINY, None) / xp.clip(history.g_norm, _TINY, None)),
             safe_div(history.decrease, history.slope, zero, xp),
             safe_div(history.curvature, -history.slope, zero, xp),
             xp.log(xp.clip(history.step_fraction, _TINY, None)),

@@ -17,10 +17,21 @@ from learnedmin.loop import FixedWeights, run  # noqa: E402
 from learnedmin.network import FEATURE_CLIP, WeightingNet, symlog  # noqa: E402
 from learnedmin.training.evaluate import numpy_instance  # noqa: E402
 from learnedmin.training.families import family_names, get_family, rescale  # noqa: E402
-from learnedmin.training.unroll import RUNNING, SUCCESS, init_state, solver_options, step  # noqa: E402,E501
+from learnedmin.training.unroll import (  # noqa: E402
+    RUNNING, SUCCESS, init_state, solver_options, step,
+)
 
 ITERATIONS = 12
 RTOL = 1e-10  # ~1e-13 typically; rounding differences grow over the iterations
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one intra-op thread is much faster than several on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class EagerPolicy:
@@ -116,7 +127,9 @@ def _check_parity(net, problem, opts, policy_factory, iterations=ITERATIONS):
                 _close(s, tr["alpha"][k] * d, "step along the proposal", k, row, atol=1e-12)
         if nit < iterations:  # numpy stopped: the torch row is frozen with the same status
             status = int(trace[nit][0].status[row])
-            assert status == res["status"], f"row {row}: numpy status {res['status']}, torch {status}"
+            assert status == res["status"], (
+                f"row {row}: numpy status {res['status']}, torch {status}"
+            )
             assert not bool(trace[nit][1].taken[row])
         else:
             assert int(state.status[row]) in (RUNNING, SUCCESS)
@@ -132,6 +145,16 @@ def test_unroll_matches_numpy_loop_with_a_varying_network(name):
     problem = rescale(problem, torch.tensor([1.0, 30.0]), torch.tensor([1.0, 0.1]))
     net = _perturbed_net(0)
     _check_parity(net, problem, solver_options(), lambda: EagerPolicy(net))
+
+
+@pytest.mark.parametrize("name", ["quadratic", "rosenbrock"])
+def test_unroll_matches_numpy_loop_with_limited_memory_bfgs(name):
+    # dense_max=0 forces the L-BFGS two-loop recursion (the dense BFGS matrix is the default for
+    # the small test problems), with a short memory so that pairs are dropped
+    problem = get_family(name).sample(torch.Generator().manual_seed(6), 2)
+    net = _perturbed_net(2)
+    _check_parity(net, problem, solver_options(dense_max=0, memory=3),
+                  lambda: EagerPolicy(net))
 
 
 def test_untrained_unroll_is_the_classical_rule():

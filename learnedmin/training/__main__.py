@@ -43,7 +43,8 @@ def build_parser():
     """The argument parser (``--help`` documents every option and config key)."""
     epilog = cfg.help_text()
     parser = argparse.ArgumentParser(
-        prog="learnedmin-train", description=__doc__.split("\n\n")[0],
+        prog="learnedmin-train",
+        description="Train, evaluate and export weighting networks for learnedmin.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -76,6 +77,9 @@ def build_parser():
     src.add_argument("--untrained", action="store_true",
                      help="the untrained network (reproduces the classical rule)")
     src.add_argument("--checkpoint", help="a training checkpoint (its best network)")
+    p.add_argument("--which", choices=("best", "last"), default="best",
+                   help="with --checkpoint: the best network by validation score (default) or "
+                        "the last one trained")
     p.add_argument("--out", required=True, help="archive path (.pt; the .json goes beside it)")
     p.add_argument("--description", help="metadata description")
     return parser
@@ -135,11 +139,17 @@ def _export(args):
         state = ckpt.load(args.checkpoint)
         config = state["config"]
         net = WeightingNet(hidden=config["model"]["hidden"])
-        net.load_state_dict(state["best"])
+        if args.which == "best":
+            net.load_state_dict(state["best"])
+            validation = {"score": state["best_score"], "episode": state["best_episode"],
+                          "classical_score": state["classical"]["score"]}
+        else:
+            net.load_state_dict(state["model"])
+            last = state["history"][-1] if state["history"] else {}
+            validation = {"score": last.get("score"), "episode": state["episode"],
+                          "classical_score": state["classical"]["score"]}
         if args.description:
             config = {**config, "description": args.description}
-        validation = {"score": state["best_score"], "episode": state["best_episode"],
-                      "classical_score": state["classical"]["score"]}
         with torch.no_grad():
             meta = export_network(net, args.out, config, validation)
     print(f"wrote {args.out} (sha256 {meta['sha256'][:12]}...)")

@@ -44,8 +44,9 @@ SCHEMA = {
     "unroll.max_steps": (60, "longest unroll (iterations)"),
     "unroll.truncation": (10, "truncated backpropagation: optimiser step and detach every K "
                               "iterations"),
-    "unroll.through_directions": (True, "meta-gradient also through gradients, directions and "
-                                         "statistics (else only through the weights)"),
+    "unroll.through_directions": (True, "meta-gradient also through gradients, directions, "
+                                        "statistics and step lengths (else only through the "
+                                        "weights)"),
     "unroll.gtol_relative": (1e-10, "an instance stops when max|g| <= gtol_relative * max|g0|"),
     "solver": ({}, "solver options of the unrolled loop (same names and defaults as "
                    "LearnedMinimizer; leave empty to train for the defaults)"),

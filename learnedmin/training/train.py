@@ -223,11 +223,15 @@ def _distributed(device):
     return dist.get_rank(), dist.get_world_size()
 
 
-def export_network(net, path, config, validation, extra=None):
-    """Write ``net`` as a weights archive with the training metadata (see the module docs)."""
+def export_network(net, path, config, validation, extra=None, trained=True):
+    """Write ``net`` as a weights archive with the training metadata (see the module docs).
+
+    ``trained`` is False when the exported network is still the initial (classical) one, i.e.
+    no validation improved on it.
+    """
     metadata = {
         "description": config["description"],
-        "trained": True,
+        "trained": bool(trained),
         "config": config,
         "config_sha256": config_hash(config),
         "seed": config["seed"],
@@ -377,14 +381,19 @@ def _train(config, run_dir, out, resume, stop_after, show_progress, log):
     archive = None
     if end == total and rank == 0:
         archive = Path(out) if out is not None else run_dir / "weights.pt"
+        if best_episode == 0:
+            bar.write("no validation beat the classical rule: the archive holds the untrained "
+                      "network (validation.episode = 0)")
         validation = {"score": best_score, "episode": best_episode,
+                      "improved_on_classical": best_episode > 0,
                       "classical_score": classical["score"],
                       "families": next((h["families"] for h in history
                                         if h["episode"] == best_episode), classical["families"]),
                       "classical_families": classical["families"]}
         export_network(final, archive, config, validation,
                        {"training": {"episodes": total, "world_size": world,
-                                     "device": str(device)}})
+                                     "device": str(device)}},
+                       trained=best_episode > 0)
     if world > 1:
         import torch.distributed as dist
 

@@ -3,7 +3,8 @@
 The shipped network only ever runs inside :func:`learnedmin.loop.run`; if training unrolled a
 different loop the network would be out of distribution. So every decision here is the numpy
 loop's, made with the same shared, array-API generic functions
-(:func:`~learnedmin.directions.candidates`, :func:`~learnedmin.directions.lbfgs_direction`,
+(:func:`~learnedmin.directions.candidates`,
+:func:`~learnedmin.directions.quasi_newton_direction`, :func:`~learnedmin.directions.memory_init`,
 :func:`~learnedmin.directions.memory_push`, :func:`~learnedmin.statistics.statistics`,
 :func:`~learnedmin.safeguard.armijo`, :func:`~learnedmin.safeguard.next_step`,
 :func:`~learnedmin.safeguard.is_descent`, :func:`~learnedmin.safeguard.reference_value`) applied
@@ -16,16 +17,23 @@ to ``(B, n)`` tensors:
   and the hidden state, the scaled gradient; a row whose three searches all fail stops with
   status 2, as the numpy loop does;
 * the line search loops over trial steps with a mask of rows still searching, so each row gets
-  exactly the trial steps the numpy loop would try;
+  exactly the trial steps the numpy loop would try, including the expansion of a first trial
+  that is accepted but too short (weak Wolfe test);
+* the second-order slot is dense BFGS when ``n <= dense_max`` and L-BFGS otherwise;
 * a numpy run that stops (gradient test) is a row that is frozen here (``done``).
 
-Differentiation. The searches run under :func:`torch.no_grad`: the accepted step length ``alpha``
-is piecewise constant in the network's outputs. The accepted point is then rebuilt as
-``x + alpha * d`` with ``d = sum_i a_i d_i`` (or the fallback direction) and ``f``, ``g`` are
-re-evaluated there with the graph kept, so meta-gradients flow through the proposal (times the
-constant ``alpha``) and through everything the next iterations compute from it. Nothing is updated
-in place; every state is a :class:`UnrollState` record. Rows that are frozen see only detached
-inputs and outputs (``torch.where`` never lets their NaN-prone backward reach the network).
+Differentiation. Every accept/reject decision is a mask and carries no gradient; between
+decisions the unroll is a smooth function of the network's outputs. The accepted step ``alpha``
+is 1 for a first trial that passes (the common case), otherwise a smooth function of the trial
+values (quadratic interpolation), and is differentiated as such; the accepted point is
+``x + alpha * d`` with ``d = sum_i a_i d_i`` (or the fallback direction), and ``f``, ``g`` are
+evaluated there with the graph kept. ``tests/test_training.py`` checks the meta-gradient against
+central differences while no decision changes. What the gradient cannot see is a decision
+flipping (a step rejected, a fallback taken): the loss is only piecewise smooth. With
+``through_directions=False`` the searches run without gradients and the gradient, directions
+and statistics are treated as data (a first-order meta-gradient). Nothing is updated in place;
+every state is a :class:`UnrollState` record. Rows that are frozen see only detached inputs and
+outputs (``torch.where`` never lets their NaN-prone backward reach the network).
 
 L-BFGS memory reset. The numpy loop replaces the memory by an empty one; a batch cannot hold
 memories of different lengths, so a reset row keeps its pairs with ``rho = 0`` and ``s = y = 0``,
@@ -37,15 +45,26 @@ from typing import NamedTuple
 import torch
 
 from .. import _options
-from ..directions import N_SLOTS, Memory, candidates, lbfgs_direction, memory_push
+from ..directions import (
+    N_SLOTS,
+    DenseMemory,
+    Memory,
+    candidates,
+    memory_init,
+    memory_push,
+    quasi_newton_direction,
+)
 from ..safeguard import (
     APPROX_EPS,
+    MAX_EXPANSIONS,
     approximately_acceptable,
     armijo,
+    expand_step,
     is_descent,
     next_step,
     reference_value,
     secant_step,
+    too_short,
 )
 from ..statistics import History, statistics
 from ..loop import FALLBACK, LEARNED, LEARNED_BACKTRACKED, RESET
@@ -154,15 +173,19 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start
         ``ok`` (accepted), ``alpha`` (accepted step, or the trial step the numpy search returns
         after a failure), ``f`` and ``slope`` of the accepted step.
 
-    Must run under :func:`torch.no_grad`. A trial is accepted by the Armijo rule (its gradient
-    must be finite), or, when rounding hides the decrease (``|f_new - f| <= APPROX_EPS |f|``), by
+    Under grad mode the accepted step is differentiable: between decisions it is a smooth
+    function of the direction (quadratic interpolation of the trial values), and the returned
+    ``alpha``, ``f`` and ``slope`` keep that dependence. A trial is accepted by the Armijo rule
+    (its gradient must be finite), or, when rounding hides the decrease
+    (``|f_new - f| <= APPROX_EPS |f|``), by
     :func:`~learnedmin.safeguard.approximately_acceptable`; in that case a rejected trial is
     followed by a secant step instead of the interpolated one.
     """
     floor = torch.zeros_like(f) if slope_floor is None else slope_floor
     ok = torch.zeros_like(searching)
     stopped = torch.zeros_like(searching)
-    f_acc = f
+    first = torch.zeros_like(searching)  # accepted by Armijo at the first trial
+    f_acc, g_acc = f, g
     slope_acc = torch.zeros_like(f)
     nan = torch.full_like(f, float("nan"))
     for trial in range(int(tries.max()) if tries.numel() else 0):
@@ -176,28 +199,68 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start
         stopped = stopped | stop
         live = live & ~stop
         usable = (slope < 0) & torch.isfinite(x_new).all(-1)
-        f_new = torch.where(usable, problem.value(x_new), nan)
+        # evaluate unusable rows at x (finite) so that no inf or NaN enters a backward pass
+        x_eval = _select(usable, x_new, x)
+        f_new = torch.where(usable, problem.value(x_eval), nan)
         by_armijo = live & armijo(f_new, f_ref, slope, c1)
         close = live & ~by_armijo & usable & ((f_new - f).abs() <= APPROX_EPS * f.abs())
         accept = by_armijo
         secant = torch.zeros_like(live)
         slope_new = slope
         if bool((by_armijo | close).any()):
-            g_new = problem.gradient(x_new)
+            g_new = problem.gradient(x_eval)
             finite = torch.isfinite(g_new).all(-1)
+            slope_new = torch.where(finite, (g_new * step_vec).sum(-1), slope)
             f_new = torch.where(by_armijo & ~finite, nan, f_new)
-            slope_new = (g_new * step_vec).sum(-1)
             approx = close & finite & approximately_acceptable(f_new, f, f_start, slope,
                                                                slope_new)
             secant = close & finite & ~approx
             accept = (by_armijo & finite) | approx
+            g_acc = _select(accept, g_new, g_acc)
+            if trial == 0:
+                first = by_armijo & finite
         ok = ok | accept
         f_acc = torch.where(accept, f_new, f_acc)
         slope_acc = torch.where(accept, slope, slope_acc)
+        # next_step shrinks by SHRINK_MIN where f_new is not finite; a finite stand-in with
+        # negative curvature gives the same step and keeps NaN out of the backward pass
+        stand_in = f + slope.detach() - (1.0 + f.detach().abs() + slope.detach().abs())
+        f_interp = torch.where(torch.isfinite(f_new), f_new, stand_in)
         shrunk = torch.where(secant, secant_step(alpha, slope, slope_new),
-                             next_step(alpha, f, slope, f_new))
+                             next_step(alpha, f, slope, f_interp))
         alpha = torch.where(live & ~accept, shrunk, alpha)
-    return _Search(ok, alpha, f_acc, slope_acc)
+    return _expand(problem, x, g, d, f_ref, c1, first,
+                   _Search(ok, alpha, f_acc, slope_acc), g_acc)
+
+
+def _expand(problem, x, g, d, f_ref, c1, rows, found, g_found):
+    """``learnedmin.loop._expand`` for the ``rows`` accepted at their first trial: lengthen a
+    step that still descends steeply at its end (weak Wolfe test) while the longer trial passes
+    the same acceptance rule."""
+    alpha, f_acc, slope_acc = found.alpha, found.f, found.slope
+    for _ in range(MAX_EXPANSIONS):
+        if not bool(rows.any()):
+            break
+        slope_end = (g_found * ((x + _col(alpha) * d) - x)).sum(-1)
+        rows = rows & too_short(slope_acc, slope_end)
+        if not bool(rows.any()):
+            break
+        alpha_try = expand_step(alpha, slope_acc, slope_end)
+        x_try = x + _col(alpha_try) * d
+        slope = (g * (x_try - x)).sum(-1)
+        rows = rows & (slope < 0) & torch.isfinite(x_try).all(-1)
+        x_eval = _select(rows, x_try, x)
+        f_try = problem.value(x_eval)
+        rows = rows & armijo(f_try, f_ref, slope, c1)
+        if not bool(rows.any()):
+            break
+        g_try = problem.gradient(x_eval)
+        rows = rows & torch.isfinite(g_try).all(-1)
+        alpha = torch.where(rows, alpha_try, alpha)
+        f_acc = torch.where(rows, f_try, f_acc)
+        slope_acc = torch.where(rows, slope, slope_acc)
+        g_found = _select(rows, g_try, g_found)
+    return _Search(found.ok, alpha, f_acc, slope_acc)
 
 
 def init_state(problem, hidden, opts, gtol=None):
@@ -230,8 +293,10 @@ def init_state(problem, hidden, opts, gtol=None):
     false = torch.zeros(batch, dtype=torch.bool, device=x.device)
     history = History(g0_norm, zeros, torch.full_like(f, -1.0), zeros, torch.ones_like(f),
                       false, zeros)
+    # dense BFGS for small problems, L-BFGS otherwise (as the numpy loop decides, per batch)
+    memory = memory_init(initial_scale, g if n <= opts["dense_max"] else None)
     return UnrollState(
-        x=x, f=f, g=g, memory=Memory((), (), (), initial_scale),
+        x=x, f=f, g=g, memory=memory,
         s_prev=torch.zeros_like(x), y_prev=torch.zeros_like(x), has_prev=false,
         a_prev=torch.zeros(batch, N_SLOTS, dtype=x.dtype, device=x.device),
         h=torch.zeros(batch, hidden, dtype=x.dtype, device=x.device),
@@ -251,19 +316,95 @@ def _freeze(tensor, frozen):
     return torch.where(mask, tensor.detach(), tensor)
 
 
+def _map_memory(memory, fn):
+    """``fn`` applied to every tensor of an L-BFGS or dense BFGS memory."""
+    if isinstance(memory, DenseMemory):
+        return DenseMemory(fn(memory.H), fn(memory.started))
+    return Memory(tuple(map(fn, memory.s)), tuple(map(fn, memory.y)), tuple(map(fn, memory.rho)),
+                  fn(memory.gamma))
+
+
 def _select(mask, new, old):
     """Row-wise ``new`` where ``mask`` else ``old`` (mask (B,), tensors (B, ...))."""
     return torch.where(mask.reshape(mask.shape + (1,) * (new.dim() - 1)), new, old)
 
 
 def _reset_memory(memory, reset, initial_scale):
-    """Rows in ``reset`` get an empty memory (pairs turned into exact no-ops)."""
+    """Rows in ``reset`` get an empty memory (L-BFGS pairs turned into exact no-ops; a dense
+    BFGS matrix back to ``initial_scale * I``, not started)."""
+    if isinstance(memory, DenseMemory):
+        fresh = memory_init(initial_scale, memory.H[..., 0])
+        return DenseMemory(_select(reset, fresh.H, memory.H),
+                           _select(reset, fresh.started, memory.started))
     return Memory(
         tuple(_select(reset, torch.zeros_like(s), s) for s in memory.s),
         tuple(_select(reset, torch.zeros_like(y), y) for y in memory.y),
         tuple(_select(reset, torch.zeros_like(r), r) for r in memory.rho),
         _select(reset, initial_scale, memory.gamma),
     )
+
+
+class _Decision(NamedTuple):
+    """What the safeguard decided for each row (all computed without gradients)."""
+
+    source: torch.Tensor       # LEARNED, LEARNED_BACKTRACKED, FALLBACK or RESET
+    alpha: torch.Tensor        # accepted step (0 where no step is taken)
+    slope: torch.Tensor        # g'(x_new - x) of the accepted step
+    taken: torch.Tensor        # a step was accepted
+    second_slot: torch.Tensor  # the fallback is the second-order direction (else the gradient)
+    d_fallback: torch.Tensor   # the fallback direction
+    scale_reset: torch.Tensor  # length scale of the scaled-gradient step after a reset
+
+
+def _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref, active, opts):
+    """The searches of ``loop.run``: proposal, then fallback, then reset (batched and masked).
+
+    Decisions (masks) carry no gradient; the accepted step lengths do where grad mode is on.
+    """
+    c1, maxls, learned_maxls = opts["c1"], opts["maxls"], opts["learned_maxls"]
+    ones = torch.ones_like(f)
+    int_like = torch.ones_like(state.overrides)
+    second_slot = is_descent(g, second)
+    d_fallback = _select(second_slot, directions[2], directions[0])
+    proposal_ok = active & is_descent(g, p)
+    # progress test: the proposal must predict a fraction of the classical step's decrease
+    floor = opts["sufficient_progress"] * (g * d_fallback).sum(-1)
+    learned = line_search(problem, x, f, g, p, f_ref, c1, ones, int_like * learned_maxls,
+                          proposal_ok, state.f_start, slope_floor=floor)
+    need_fallback = active & ~learned.ok
+    # A proposal that is a positive multiple of the fallback (the classical weights) has
+    # already been searched along: keep backtracking where it stopped.
+    a_fallback = torch.where(second_slot, a[:, 2], a[:, 0])
+    others_zero = torch.where(second_slot, (a[:, 0] == 0) & (a[:, 1] == 0),
+                              (a[:, 1] == 0) & (a[:, 2] == 0))
+    resume = proposal_ok & (a_fallback > 0) & others_zero
+    fallback = line_search(
+        problem, x, f, g, d_fallback, f_ref, c1,
+        torch.where(resume, learned.alpha * a_fallback, ones),
+        torch.where(resume, int_like * max(maxls - learned_maxls, 1), int_like * maxls),
+        need_fallback, state.f_start,
+    )
+    need_reset = need_fallback & ~fallback.ok
+    scale_reset = state.initial_scale
+    if bool(need_reset.any()):
+        scale_reset = torch.where(
+            state.has_prev,
+            torch.linalg.vector_norm(s_prev, dim=-1) / torch.linalg.vector_norm(g, dim=-1),
+            state.initial_scale,
+        )
+    reset = line_search(problem, x, f, g, -_col(scale_reset) * g, f_ref, c1, ones,
+                        int_like * maxls, need_reset, state.f_start)
+    taken = active & ~(need_reset & ~reset.ok)
+    source = torch.where(
+        learned.ok, torch.where(learned.alpha != 1.0, LEARNED_BACKTRACKED, LEARNED),
+        torch.where(fallback.ok, FALLBACK, RESET),
+    )
+    alpha = torch.where(learned.ok, learned.alpha,
+                        torch.where(fallback.ok, fallback.alpha, reset.alpha))
+    slope = torch.where(learned.ok, learned.slope,
+                        torch.where(fallback.ok, fallback.slope, reset.slope))
+    alpha = torch.where(taken, alpha, torch.zeros_like(alpha))
+    return _Decision(source, alpha, slope, taken, second_slot, d_fallback, scale_reset)
 
 
 def step(net, problem, state, opts, through_directions=True):
@@ -303,17 +444,14 @@ def step(net, problem, state, opts, through_directions=True):
     s_prev, y_prev = _freeze(state.s_prev, frozen), _freeze(state.y_prev, frozen)
     if not through_directions:
         s_prev, y_prev = s_prev.detach(), y_prev.detach()
-    memory = Memory(tuple(_freeze(v, frozen) for v in state.memory.s),
-                    tuple(_freeze(v, frozen) for v in state.memory.y),
-                    tuple(_freeze(v, frozen) for v in state.memory.rho),
-                    _freeze(state.memory.gamma, frozen))
+    memory = _map_memory(state.memory, lambda v: _freeze(v, frozen))
     history = History(*(_freeze(v, frozen) for v in state.history))
     if not through_directions:
         memory = detach_state(memory)
         history = detach_state(history)
     h0 = torch.zeros_like(state.h)
 
-    second = lbfgs_direction(g, memory)
+    second = quasi_newton_direction(g, memory)
     directions, valid = candidates(g, s_prev, y_prev, state.has_prev, second,
                                    state.initial_scale)
     valid_f = torch.stack(valid, dim=-1).to(x.dtype)
@@ -324,52 +462,14 @@ def step(net, problem, state, opts, through_directions=True):
     p = _col(a[:, 0]) * directions[0] + _col(a[:, 1]) * directions[1] \
         + _col(a[:, 2]) * directions[2]
     f_ref = reference_value(state.window)
-    c1, maxls, learned_maxls = opts["c1"], opts["maxls"], opts["learned_maxls"]
 
-    with torch.no_grad():
-        ones = torch.ones_like(f)
-        int_like = torch.ones_like(state.overrides)
-        second_slot = is_descent(g, second)
-        d_fallback = _select(second_slot, directions[2], directions[0])
-        proposal_ok = active & is_descent(g, p)
-        # progress test: the proposal must predict a fraction of the classical step's decrease
-        floor = opts["sufficient_progress"] * (g * d_fallback).sum(-1)
-        learned = line_search(problem, x, f, g, p, f_ref, c1, ones, int_like * learned_maxls,
-                              proposal_ok, state.f_start, slope_floor=floor)
-        need_fallback = active & ~learned.ok
-        # A proposal that is a positive multiple of the fallback (the classical weights) has
-        # already been searched along: keep backtracking where it stopped.
-        a_fallback = torch.where(second_slot, a[:, 2], a[:, 0])
-        others_zero = torch.where(second_slot, (a[:, 0] == 0) & (a[:, 1] == 0),
-                                  (a[:, 1] == 0) & (a[:, 2] == 0))
-        resume = proposal_ok & (a_fallback > 0) & others_zero
-        fallback = line_search(
-            problem, x, f, g, d_fallback, f_ref, c1,
-            torch.where(resume, learned.alpha * a_fallback, ones),
-            torch.where(resume, int_like * max(maxls - learned_maxls, 1), int_like * maxls),
-            need_fallback, state.f_start,
-        )
-        need_reset = need_fallback & ~fallback.ok
-        scale_reset = torch.where(
-            state.has_prev,
-            torch.linalg.vector_norm(s_prev, dim=-1) / torch.linalg.vector_norm(g, dim=-1),
-            state.initial_scale,
-        ) if bool(need_reset.any()) else state.initial_scale
-    d_reset = -_col(scale_reset) * g  # differentiable in g; the scale is a constant
-    with torch.no_grad():
-        reset = line_search(problem, x, f, g, d_reset, f_ref, c1, ones, int_like * maxls,
-                            need_reset, state.f_start)
-        failed = need_reset & ~reset.ok
-        taken = active & ~failed
-        source = torch.where(
-            learned.ok, torch.where(learned.alpha != 1.0, LEARNED_BACKTRACKED, LEARNED),
-            torch.where(fallback.ok, FALLBACK, RESET),
-        )
-        alpha = torch.where(learned.ok, learned.alpha,
-                            torch.where(fallback.ok, fallback.alpha, reset.alpha))
-        slope = torch.where(learned.ok, learned.slope,
-                            torch.where(fallback.ok, fallback.slope, reset.slope))
-        alpha = torch.where(taken, alpha, torch.zeros_like(alpha))
+    # the accepted step lengths are differentiated only with the full meta-gradient
+    with torch.set_grad_enabled(torch.is_grad_enabled() and through_directions):
+        decision = _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref,
+                              active, opts)
+    source, alpha, slope, taken = decision.source, decision.alpha, decision.slope, decision.taken
+    second_slot, d_fallback = decision.second_slot, decision.d_fallback
+    d_reset = -_col(decision.scale_reset) * g
 
     by_learned = _col(source <= LEARNED_BACKTRACKED)
     d_used = torch.where(by_learned, p,
@@ -409,7 +509,8 @@ def step(net, problem, state, opts, through_directions=True):
     def keep(new, old):
         return _select(taken, new, old)
 
-    status = torch.where(converged, SUCCESS, torch.where(active & failed, PRECISION_LOSS,
+    failed = active & ~taken
+    status = torch.where(converged, SUCCESS, torch.where(failed, PRECISION_LOSS,
                                                          state.status))
     new_state = UnrollState(
         x=x_new, f=f_new, g=g_new,
