@@ -3,7 +3,7 @@
 An archive is a pair of files, ``NAME.pt`` (TorchScript, with the metadata also embedded as
 ``metadata.json`` in its extra files) and ``NAME.json`` beside it (the same metadata plus the
 ``sha256`` of the ``.pt`` bytes). Bundled archives live in this package and are addressed by name
-(``"default"``); any other archive by the path of its ``.pt`` file.
+(``"default"``, and ``"channel"``, specialised for channel estimation); any other archive by the path of its ``.pt`` file.
 
 Before ``torch.jit.load`` runs, the sidecar's format version, feature version, feature names and
 slot order are compared with this installation's, and the archive bytes with the recorded hash.
@@ -24,7 +24,7 @@ from ..directions import SLOTS
 from ..statistics import FEATURE_NAMES, FEATURE_VERSION
 
 FORMAT_VERSION = 1
-BUNDLED = ("default",)
+BUNDLED = ("default", "channel")
 _EXTRA = "metadata.json"
 _JIT_DEPRECATION = r"`torch\.jit\.(script|save|load)` is deprecated"
 
