@@ -14,6 +14,9 @@ Random specular-path channels (:func:`learnedmin.problems.channel.sample`: ``P``
 ``learned-GN``   ``minimize(method=learned)`` with ``jac`` and the Gauss-Newton ``hessp``, ``gtol``
 ``learned-GNH``  ``minimize(method=learned)`` with ``jac`` and the Gauss-Newton matrix
                  ``hess = 2 J^T J`` (one counted call per matrix, like LM's Jacobian), ``gtol``
+``channel``      as ``learned``, with the bundled channel weights
+                 (``LearnedMinimizer(weights="channel")``)
+``channel-GN``   as ``learned-GN``, with the bundled channel weights
 ===============  ===================================================================================
 
 where ``gtol = rel_gtol * max|grad c(x0)|`` is the same absolute gradient tolerance for every
@@ -61,7 +64,8 @@ __all__ = ["METHODS", "StudyConfig", "instance", "run_instance", "run_study", "s
            "check_targets", "markdown", "plot_rmse", "write_outputs", "add_arguments", "main"]
 
 #: The methods of the study, in table order.
-METHODS = ("LM", "BFGS", "L-BFGS-B", "Newton-CG", "learned", "learned-GN", "learned-GNH")
+METHODS = ("LM", "BFGS", "L-BFGS-B", "Newton-CG", "learned", "learned-GN", "learned-GNH",
+           "channel", "channel-GN")
 #: The issue's accuracy target: RMSE <= RMSE_FACTOR * sqrt(CRB) at SNR >= RMSE_MIN_SNR dB.
 RMSE_FACTOR, RMSE_MIN_SNR = 1.1, 10.0
 #: The issue's cost target for ``learned`` without ``hessp``, relative to L-BFGS-B.
@@ -248,11 +252,12 @@ def _minimize(method, counter, x0, gtol, budget):
     if method == "Newton-CG":
         return minimize(counter.fun, x0, jac=counter.jac, hessp=counter.hessp,
                         method="Newton-CG", options={"xtol": 1e-12, "maxiter": budget})
-    from learnedmin import learned
+    from learnedmin import LearnedMinimizer, learned
 
     hess = counter.hess if method == "learned-GNH" else None
-    hessp = counter.hessp if method == "learned-GN" else None
-    return minimize(counter.fun, x0, jac=counter.jac, hess=hess, hessp=hessp, method=learned,
+    hessp = counter.hessp if method in ("learned-GN", "channel-GN") else None
+    solver = LearnedMinimizer(weights="channel") if method.startswith("channel") else learned
+    return minimize(counter.fun, x0, jac=counter.jac, hess=hess, hessp=hessp, method=solver,
                     options={"gtol": gtol, "maxiter": budget})
 
 
@@ -451,7 +456,7 @@ def check_targets(summary, methods=METHODS):
              for r in summary}
     hard = lambda s: s[0] == "natural" and s[2] >= 3  # noqa: E731
     specs = []
-    for m in ("learned", "learned-GN", "learned-GNH"):
+    for m in ("learned", "learned-GN", "learned-GNH", "channel", "channel-GN"):
         specs += [(f"{t} >= LM's", m, t, "LM", 1.0, None, True, None)
                   for t in ("resolved", "at_best")]
         specs.append((f"RMSE/√CRB <= {RMSE_FACTOR:g} at SNR >= {RMSE_MIN_SNR:g} dB", m,
@@ -460,9 +465,10 @@ def check_targets(summary, methods=METHODS):
         specs += [(f"{t} >= {NATURAL_SUCCESS:.0%}, natural units, P >= 3", m, t, None, None,
                    NATURAL_SUCCESS, True, hard) for t in ("resolved", "at_best")]
     specs += [("median calls <= LM's", m, "median_calls", "LM", 1.0, None, False, None)
-              for m in ("learned-GN", "learned-GNH")]
-    specs.append((f"median calls <= {LBFGS_CALLS_RATIO:g} x L-BFGS-B's", "learned",
-                  "median_calls", "L-BFGS-B", LBFGS_CALLS_RATIO, None, False, None))
+              for m in ("learned-GN", "learned-GNH", "channel-GN")]
+    specs += [(f"median calls <= {LBFGS_CALLS_RATIO:g} x L-BFGS-B's", m,
+               "median_calls", "L-BFGS-B", LBFGS_CALLS_RATIO, None, False, None)
+              for m in ("learned", "channel")]
     out = []
     for label, m, metric, ref, factor, bound, higher, keep in specs:
         if m not in methods or (ref is not None and ref not in methods):
