@@ -46,26 +46,6 @@ class History(NamedTuple):
     iteration: object      # k, as a float
 
 
-class History(NamedTuple):
-    """Scalars carried from the last iteration into the statistics (all batch-shaped arrays)."""
-
-    g_norm: object         # |g_{k-1}|
-    decrease: object       # f_k - f_{k-1}
-    slope: object          # g_{k-1}' s_{k-1}
-    curvature: object      # s_{k-1}' y_{k-1}
-    step_fraction: object  # accepted fraction of the last proposal (1 for a full step)
-    overridden: object     # bool: the safeguard replaced the last proposal
-    iteration: object      # k, as a float
-
-
-def _log_ratio(a, b, xp):
-    return xp.log(xp.clip(a, _TINY, None)) - xp.log(xp.clip(b, _TINY, None))
-
-
-def _cos(a, b, na, nb, xp):
-    return safe_div(dot(a, b, xp), na * nb, xp.zeros_like(na), xp)
-
-
 # Features that need a previous step; they are 0 at the first iteration.
 _NEEDS_PREVIOUS = (True, False, True, False, True, True, True, True, True, False, False,
                    False, False, False)

@@ -13,13 +13,13 @@ intact.
 """
 
 import io
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..weights import _atomic_write as atomic_write
 
 __all__ = ["CHECKPOINT_NAME", "save", "load", "rng_states", "restore_rng_states"]
 
@@ -50,16 +50,7 @@ def save(path, payload):
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save(payload, buf)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, buf.getvalue())
 
 
 def load(path, map_location="cpu"):
