@@ -10,7 +10,7 @@ subpackage (:mod:`learnedmin.training`) only when it is imported explicitly.
 
 __version__ = "0.1.0"
 
-from .loop import FixedWeights  # noqa: E402
+from .policy import FixedWeights  # noqa: E402
 from .method import LearnedMinimizer, learned  # noqa: E402
 from .weights import WeightsError  # noqa: E402
 

@@ -35,7 +35,7 @@ RULES = {
     "finite_diff_rel_step": (None, "be None or a real number > 0",
                              lambda v: v is None or (_is_real(v) and v > 0)),
     "return_all": (False, "be a bool", lambda v: isinstance(v, bool)),
-    "disp": (False, "be a bool", lambda v: isinstance(v, (bool, int)) and not isinstance(v, float)),
+    "disp": (False, "be a bool", lambda v: isinstance(v, (bool, numbers.Integral))),
 }
 DEFAULTS = {name: rule[0] for name, rule in RULES.items()}
 

@@ -54,30 +54,6 @@ STALL_FACTOR = 0.5
 LEARNED, LEARNED_BACKTRACKED, FALLBACK, RESET, CLASSICAL = 0, 1, 2, 3, 4
 
 
-class FixedWeights:
-    """A policy with constant weights: the ablation of the network, and a test double.
-
-    ``FixedWeights((0, 0, 1))`` is the classical rule the untrained network reproduces.
-    """
-
-    hidden_size = 0
-
-    def __init__(self, weights):
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (N_SLOTS,) or not np.all(np.isfinite(w)):
-            raise ValueError(f"fixed weights need {N_SLOTS} finite numbers; got {weights!r}")
-        self.weights = w
-
-    def initial_state(self):
-        return None
-
-    def __call__(self, stats, prev, valid, h):
-        return self.weights * valid, h
-
-    def __repr__(self):
-        return f"FixedWeights({tuple(self.weights.tolist())})"
-
-
 class _Search(NamedTuple):
     ok: bool
     x: object
@@ -175,8 +151,8 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
     x = x0.copy()
     f = obj.f(x)
     g = obj.g(x, f) if np.isfinite(f) else np.full(n, np.nan)
-    trace = {"weights": [], "source": [], "alpha": [], "f_ref": [], "slope": [], "approximate": [],
-             "fun": [f]}
+    weights = []  # the network's output per iteration (res.step_weights)
+    trace = {"source": [], "alpha": [], "f_ref": [], "slope": [], "approximate": [], "fun": [f]}
     allvecs = [x.copy()] if opts["return_all"] else None
 
     def finish(status, message=None):
@@ -184,7 +160,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             "x": x, "fun": f, "jac": g, "nit": k, "nfev": obj.nfev, "njev": obj.njev,
             "nhev": obj.nhev, "status": status, "success": status == st.SUCCESS,
             "message": message or st.MESSAGES[status],
-            "step_weights": np.array(trace["weights"]).reshape(-1, N_SLOTS),
+            "step_weights": np.array(weights).reshape(-1, N_SLOTS),
             "overridden": np.array(trace["source"], dtype=int) >= FALLBACK,
             "trace": {key: np.array(val) for key, val in trace.items()},
         }
@@ -327,7 +303,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
                 np.float64(s @ y), np.float64(found.alpha), np.bool_(source >= FALLBACK),
                 np.float64(k + 1),
             )
-        trace["weights"].append(a)
+        weights.append(a)
         trace["source"].append(source)
         trace["alpha"].append(found.alpha)
         trace["f_ref"].append(float(f_ref))

@@ -6,7 +6,8 @@ import threading
 import numpy as np
 
 from . import _options
-from .loop import FixedWeights, run
+from .loop import run
+from .policy import FixedWeights
 
 __all__ = ["LearnedMinimizer", "learned"]
 

@@ -10,8 +10,34 @@ an iteration; the mirror removes that cost without letting the two implementatio
 
 import numpy as np
 
+from .directions import N_SLOTS
+
 _MIRROR_TOLERANCE = 1e-12
 _MIRROR_CHECKS = 64
+
+
+class FixedWeights:
+    """A policy with constant weights: the ablation of the network, and a test double.
+
+    ``FixedWeights((0, 0, 1))`` is the classical rule the untrained network reproduces.
+    """
+
+    hidden_size = 0
+
+    def __init__(self, weights):
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (N_SLOTS,) or not np.all(np.isfinite(w)):
+            raise ValueError(f"fixed weights need {N_SLOTS} finite numbers; got {weights!r}")
+        self.weights = w
+
+    def initial_state(self):
+        return None
+
+    def __call__(self, stats, prev, valid, h):
+        return self.weights * valid, h
+
+    def __repr__(self):
+        return f"FixedWeights({tuple(self.weights.tolist())})"
 
 
 class TorchScriptPolicy:

@@ -13,7 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from learnedmin._objective import Objective  # noqa: E402
-from learnedmin.loop import FixedWeights, run  # noqa: E402
+from learnedmin.loop import run  # noqa: E402
+from learnedmin.policy import FixedWeights  # noqa: E402
 from learnedmin.network import FEATURE_CLIP, WeightingNet, symlog  # noqa: E402
 from learnedmin.training.evaluate import numpy_instance  # noqa: E402
 from learnedmin.training.families import family_names, get_family, rescale  # noqa: E402
@@ -25,13 +26,7 @@ ITERATIONS = 12
 RTOL = 1e-10  # ~1e-13 typically; rounding differences grow over the iterations
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one intra-op thread is much faster than several on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class EagerPolicy:
@@ -113,7 +108,7 @@ def _check_parity(net, problem, opts, policy_factory, iterations=ITERATIONS):
             _close(tr["alpha"][k], info.alpha[row], "accepted step", k, row)
             _close(tr["f_ref"][k], info.f_ref[row], "nonmonotone reference", k, row)
             _close(tr["slope"][k], info.slope[row], "slope", k, row)
-            _close(tr["weights"][k], info.weights[row], "network weights", k, row, atol=1e-12)
+            _close(res["step_weights"][k], info.weights[row], "network weights", k, row, atol=1e-12)
             if isinstance(policy, EagerPolicy):
                 # some statistics are ratios of differences (decrease over slope) and lose
                 # digits near convergence: compare what the network reads, the clipped symlog

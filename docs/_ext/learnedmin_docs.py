@@ -74,10 +74,12 @@ RESULT_FIELDS = {
     "step_weights": ("ndarray (nit, 3)", "The weights the network chose per iteration for the "
                      "slots gradient, momentum and second order (before backtracking)."),
     "overridden": ("ndarray (nit,) of bool", "``True`` where the safeguard replaced the "
-                   "network's proposal by a fallback direction."),
-    "trace": ("dict of ndarray", "Per-iteration record: ``weights``, ``source`` (0 proposal "
-              "accepted, 1 proposal backtracked, 2 fallback, 3 reset), ``alpha`` (accepted "
-              "step), ``f_ref`` (nonmonotone reference value), ``slope`` (``g'(x_new - x)``) and "
+                   "network's proposal by a fallback direction, or the stall watch ran the "
+                   "classical rule."),
+    "trace": ("dict of ndarray", "Per-iteration record: ``source`` (0 proposal accepted, 1 "
+              "proposal backtracked, 2 fallback, 3 reset, 4 classical rule during a stall), "
+              "``alpha`` (accepted step), ``f_ref`` (nonmonotone reference value), ``slope`` "
+              "(``g'(x_new - x)``), ``approximate`` (accepted by the rounding-level rule) and "
               "``fun`` (``nit + 1`` values, starting at ``f(x0)``)."),
     "allvecs": ("list of ndarray", "Every iterate, ``x0`` first; only with "
                 "``return_all=True``."),

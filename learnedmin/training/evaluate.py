@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..loop import FixedWeights
+from ..policy import FixedWeights
 from ..method import LearnedMinimizer
 from .families import LeastSquares, Quadratic, Rosenbrock, get_family, rescale
 from .train import _mix
