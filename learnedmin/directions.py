@@ -77,8 +77,17 @@ def memory_init(gamma, like=None):
 
 
 def _dense_push(memory, s, y):
-    """BFGS update of the inverse Hessian (Nocedal & Wright eq. 6.17), scaled before the first
-    update by ``s'y / y'y`` (eq. 6.20); a pair without positive curvature leaves ``H`` as is."""
+    """BFGS update of the inverse Hessian (Nocedal & Wright eq. 6.17); a pair without positive
+    curvature leaves ``H`` as is.
+
+    ``H`` is scaled by ``s'y / y'y`` before the first update (eq. 6.20), and before each later
+    update it is scaled *up* by ``tau = s'y / y'H y`` where ``tau > 1`` (Oren & Luenberger's
+    self-scaling, restricted to growing ``H``). BFGS corrects an ``H`` that is too large within a
+    few steps but one that is too small only slowly (Byrd, Nocedal & Yuan 1987); the first scale
+    comes from the stiffest directions, so on badly scaled problems (delays and amplitudes, a
+    rescaled feature) ``H`` starts too small in all the others. ``tau`` is invariant under
+    ``f -> a f`` and ``x -> Q x``, so the direction keeps both invariances.
+    """
     xp = array_namespace(s, y)
     sy = dot(s, y, xp)
     yy = dot(y, y, xp)
@@ -91,6 +100,9 @@ def _dense_push(memory, s, y):
     rho = xp.where(ok, safe_div(xp.ones_like(sy), sy, xp.zeros_like(sy), xp), xp.zeros_like(sy))
     Hy = (H @ y[..., None])[..., 0]
     yHy = dot(y, Hy, xp)
+    grow = ok & memory.started & (sy > yHy)
+    tau = xp.where(grow, safe_div(sy, yHy, xp.ones_like(sy), xp), xp.ones_like(sy))
+    H, Hy, yHy = col(col(tau)) * H, col(tau) * Hy, tau * yHy
     ss = s[..., :, None] * s[..., None, :]
     cross = Hy[..., :, None] * s[..., None, :]
     H_new = (H - col(col(rho)) * (cross + xp.matrix_transpose(cross))

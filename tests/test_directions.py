@@ -48,6 +48,39 @@ def test_two_loop_equals_dense_bfgs_inverse(m):
                     rtol=1e-10, atol=1e-12)
 
 
+
+def _started_dense(H):
+    return memory_init(np.float64(1.0), np.zeros(H.shape[0]))._replace(H=H, started=np.True_)
+
+
+def test_dense_bfgs_grows_an_inverse_hessian_that_is_too_small():
+    # H underestimates the inverse curvature along y (y'Hy < s'y): H is scaled by
+    # tau = s'y / y'Hy before the BFGS update (Oren-Luenberger, growing only)
+    rng = np.random.default_rng(3)
+    n = 6
+    A = random_spd(rng, n, 100.0)
+    H = 1e-3 * np.eye(n)
+    s = rng.standard_normal(n)
+    y = A @ s
+    tau = (s @ y) / (y @ H @ y)
+    assert tau > 1
+    new = memory_push(_started_dense(H), s, y, 10)
+    assert_allclose(new.H, dense_bfgs_inverse([(s, y)], 1e-3 * tau, n), rtol=1e-12)
+    assert_allclose(new.H @ y, s, rtol=1e-10)  # the secant equation still holds
+
+
+def test_dense_bfgs_never_shrinks_an_inverse_hessian_that_is_too_large():
+    rng = np.random.default_rng(4)
+    n = 6
+    A = random_spd(rng, n, 100.0)
+    s = rng.standard_normal(n)
+    y = A @ s
+    H = 1e3 * np.eye(n)
+    assert (s @ y) < y @ H @ y
+    new = memory_push(_started_dense(H), s, y, 10)
+    assert_allclose(new.H, dense_bfgs_inverse([(s, y)], 1e3, n), rtol=1e-12)
+
+
 def test_pair_with_negative_curvature_is_a_no_op():
     rng = np.random.default_rng(0)
     n = 5

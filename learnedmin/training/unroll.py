@@ -20,6 +20,8 @@ to ``(B, n)`` tensors:
   exactly the trial steps the numpy loop would try, including the expansion of a first trial
   that is accepted but too short (weak Wolfe test);
 * the second-order slot is dense BFGS when ``n <= dense_max`` and L-BFGS otherwise;
+* the stall watch: a row whose gradient norm has not halved within ``stall_window``
+  iterations runs the classical rule (source 4) for as many iterations, its hidden state reset;
 * a numpy run that stops (gradient test) is a row that is frozen here (``done``).
 
 Differentiation. Every accept/reject decision is a mask and carries no gradient; between
@@ -67,7 +69,7 @@ from ..safeguard import (
     too_short,
 )
 from ..statistics import History, statistics
-from ..loop import FALLBACK, LEARNED, LEARNED_BACKTRACKED, RESET
+from ..loop import CLASSICAL, FALLBACK, LEARNED, LEARNED_BACKTRACKED, RESET, STALL_FACTOR
 
 # Row status codes (the numpy loop's, see learnedmin._status); RUNNING for rows still iterating.
 RUNNING, SUCCESS, PRECISION_LOSS, NONFINITE = -1, 0, 2, 3
@@ -97,6 +99,9 @@ class UnrollState(NamedTuple):
     history: History
     window: tuple
     overrides: torch.Tensor
+    progress_ref: torch.Tensor    # stall watch: gradient norm to halve,
+    progress_k: torch.Tensor      # the iteration it was set at,
+    classical_until: torch.Tensor  # and the end of a classical stretch (iterations, as floats)
     initial_scale: torch.Tensor
     f_start: torch.Tensor
     gtol: torch.Tensor
@@ -302,6 +307,8 @@ def init_state(problem, hidden, opts, gtol=None):
         h=torch.zeros(batch, hidden, dtype=x.dtype, device=x.device),
         history=history, window=(f,),
         overrides=torch.zeros(batch, dtype=torch.long, device=x.device),
+        progress_ref=g0_norm.detach(), progress_k=zeros.detach(),
+        classical_until=zeros.detach(),
         initial_scale=initial_scale, f_start=f,
         gtol=torch.full_like(f, float(opts["gtol"])) if gtol is None else gtol,
         done=~finite,
@@ -356,9 +363,11 @@ class _Decision(NamedTuple):
     scale_reset: torch.Tensor  # length scale of the scaled-gradient step after a reset
 
 
-def _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref, active, opts):
+def _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref, active, opts,
+               classical):
     """The searches of ``loop.run``: proposal, then fallback, then reset (batched and masked).
 
+    Rows in ``classical`` (the stall watch) skip the proposal and search along the fallback.
     Decisions (masks) carry no gradient; the accepted step lengths do where grad mode is on.
     """
     c1, maxls, learned_maxls = opts["c1"], opts["maxls"], opts["learned_maxls"]
@@ -366,7 +375,7 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref,
     int_like = torch.ones_like(state.overrides)
     second_slot = is_descent(g, second)
     d_fallback = _select(second_slot, directions[2], directions[0])
-    proposal_ok = active & is_descent(g, p)
+    proposal_ok = active & ~classical & is_descent(g, p)
     # progress test: the proposal must predict a fraction of the classical step's decrease
     floor = opts["sufficient_progress"] * (g * d_fallback).sum(-1)
     learned = line_search(problem, x, f, g, p, f_ref, c1, ones, int_like * learned_maxls,
@@ -397,7 +406,7 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref,
     taken = active & ~(need_reset & ~reset.ok)
     source = torch.where(
         learned.ok, torch.where(learned.alpha != 1.0, LEARNED_BACKTRACKED, LEARNED),
-        torch.where(fallback.ok, FALLBACK, RESET),
+        torch.where(fallback.ok, torch.where(classical, CLASSICAL, FALLBACK), RESET),
     )
     alpha = torch.where(learned.ok, learned.alpha,
                         torch.where(fallback.ok, fallback.alpha, reset.alpha))
@@ -451,6 +460,21 @@ def step(net, problem, state, opts, through_directions=True):
         history = detach_state(history)
     h0 = torch.zeros_like(state.h)
 
+    # Stall watch (loop.run): the gradient norm must halve every `stall_window` iterations; if it
+    # does not, the classical rule runs alone for as long, from a reset hidden state.
+    k, window_len = float(state.k), float(opts["stall_window"])
+    with torch.no_grad():
+        gnorm = torch.linalg.vector_norm(g, dim=-1)
+        improved = active & (gnorm <= STALL_FACTOR * state.progress_ref)
+        progress_ref = torch.where(improved, gnorm, state.progress_ref)
+        progress_k = torch.where(improved, torch.full_like(gnorm, k), state.progress_k)
+        stall = active & (k >= state.classical_until) & (k - progress_k >= window_len)
+        classical_until = torch.where(stall, torch.full_like(gnorm, k + window_len),
+                                      state.classical_until)
+        progress_ref = torch.where(stall, gnorm, progress_ref)
+        progress_k = torch.where(stall, classical_until, progress_k)
+        classical = active & (k < classical_until)
+
     second = quasi_newton_direction(g, memory)
     directions, valid = candidates(g, s_prev, y_prev, state.has_prev, second,
                                    state.initial_scale)
@@ -459,6 +483,12 @@ def step(net, problem, state, opts, through_directions=True):
     a, h_net = net(stats, _freeze(state.a_prev, frozen), valid_f, _freeze(state.h, frozen))
     a = _freeze(a, frozen)
     h_net = _freeze(h_net, frozen)
+    one_hot = torch.where(
+        _col(is_descent(g, second)),
+        torch.tensor([0.0, 0.0, 1.0], dtype=x.dtype, device=x.device),
+        torch.tensor([1.0, 0.0, 0.0], dtype=x.dtype, device=x.device),
+    )
+    a = _select(classical, one_hot.detach(), a)
     p = _col(a[:, 0]) * directions[0] + _col(a[:, 1]) * directions[1] \
         + _col(a[:, 2]) * directions[2]
     f_ref = reference_value(state.window)
@@ -466,14 +496,14 @@ def step(net, problem, state, opts, through_directions=True):
     # the accepted step lengths are differentiated only with the full meta-gradient
     with torch.set_grad_enabled(torch.is_grad_enabled() and through_directions):
         decision = _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref,
-                              active, opts)
+                              active, opts, classical)
     source, alpha, slope, taken = decision.source, decision.alpha, decision.slope, decision.taken
-    second_slot, d_fallback = decision.second_slot, decision.d_fallback
+    d_fallback = decision.d_fallback
     d_reset = -_col(decision.scale_reset) * g
 
     by_learned = _col(source <= LEARNED_BACKTRACKED)
-    d_used = torch.where(by_learned, p,
-                         torch.where(_col(source == FALLBACK), d_fallback, d_reset))
+    by_fallback = _col((source == FALLBACK) | (source == CLASSICAL))
+    d_used = torch.where(by_learned, p, torch.where(by_fallback, d_fallback, d_reset))
     x_trial = x + _col(alpha) * d_used
     x_new = _select(taken, x_trial, x)
     f_new = _select(taken, problem.value(x_new), f)
@@ -484,18 +514,14 @@ def step(net, problem, state, opts, through_directions=True):
             g_new = _select(taken, problem.gradient(x_new), g)
 
     # effective weights of the step taken, fed back to the network (loop.run: a_eff)
-    slot_onehot = torch.where(
-        _col(second_slot), torch.tensor([0.0, 0.0, 1.0], dtype=x.dtype, device=x.device),
-        torch.tensor([1.0, 0.0, 0.0], dtype=x.dtype, device=x.device),
-    )
     a_eff = torch.where(by_learned, _col(alpha) * a,
-                        torch.where(_col(source == FALLBACK), _col(alpha) * slot_onehot,
-                                    torch.zeros_like(a)))
+                        torch.where(by_fallback, _col(alpha) * one_hot, torch.zeros_like(a)))
     overridden = source >= FALLBACK
-    overrides = torch.where(overridden, state.overrides + 1, torch.zeros_like(state.overrides))
+    counted = (source == FALLBACK) | (source == RESET)  # the stall watch's steps do not count
+    overrides = torch.where(counted, state.overrides + 1, torch.zeros_like(state.overrides))
     too_many = overrides >= opts["reset_after"]
     overrides = torch.where(too_many, torch.zeros_like(overrides), overrides)
-    h_new = _select((source == RESET) | too_many, h0, h_net)
+    h_new = _select((source == RESET) | too_many | classical, h0, h_net)
     memory_new = _reset_memory(memory, source == RESET, state.initial_scale)
 
     s = x_new - x
@@ -521,6 +547,7 @@ def step(net, problem, state, opts, through_directions=True):
         history=History(*(keep(new, old) for new, old in zip(history_new, history))),
         window=(state.window + (f_new,))[-opts["nonmonotone"]:],
         overrides=keep(overrides, state.overrides),
+        progress_ref=progress_ref, progress_k=progress_k, classical_until=classical_until,
         initial_scale=state.initial_scale, f_start=state.f_start, gtol=state.gtol,
         done=frozen | failed, status=status, k=state.k + 1,
     )
