@@ -113,7 +113,7 @@ def test_calls_are_the_calls_that_reach_the_problem(small_problem, method):
     spy = _Spy(small_problem)
     gtol = 1e-8 * float(np.max(np.abs(spy.jac(spy.x0))))
     spy.seen = 0
-    x, status, message, counts, _ = cs._solve(method, spy, gtol, budget=5000)
+    x, status, message, counts, _, _ = cs._solve(method, spy, gtol, budget=5000)
     assert counts["calls"] == spy.seen, (method, counts, spy.seen)
     assert counts["calls"] == counts["nfev"] + counts["njev"] + counts["nhev"]
     assert status == "converged" or method == "Newton-CG", (method, status, message)
@@ -122,7 +122,7 @@ def test_calls_are_the_calls_that_reach_the_problem(small_problem, method):
 
 @pytest.mark.parametrize("method", ["LM", "L-BFGS-B", "learned"])
 def test_budget_ends_a_run_at_its_best_point(small_problem, method):
-    x, status, message, counts, _ = cs._solve(method, small_problem, 1e-12, budget=5)
+    x, status, message, counts, _, _ = cs._solve(method, small_problem, 1e-12, budget=5)
     assert status == "budget", (status, message)
     assert counts["calls"] == 5
     assert small_problem.fun(x) <= small_problem.fun(small_problem.x0)
@@ -145,6 +145,10 @@ def test_every_method_runs_on_every_instance(tiny_study):
         assert len(r["delay_errors"]) == len(r["crb"]) == r["P"]
         assert r["resolved"] == all(e <= 0.5 for e in r["delay_errors"])
         assert r["within_crb"] == all(e <= 4 * c for e, c in zip(r["delay_errors"], r["crb"]))
+        # a run whose answer is at the best cost saw that cost no later than its last call
+        if r["at_best"]:
+            assert 1 <= r["calls_to_best"] <= r["calls"], r
+    assert any(r["calls_to_best"] < r["calls"] for r in recs)
     for P in (1, 3):
         costs = [r["cost"] for r in recs if r["P"] == P]
         best = min(costs)
@@ -164,7 +168,8 @@ def test_study_is_a_pure_function_of_its_config():
 def _record(method, errors, crb, calls, resolved=None, at_best=True, trial=0):
     errors = list(errors)
     return dict(units="natural", start_cells=0.25, P=len(errors), snr_db=10.0, trial=trial,
-                method=method, status="converged", calls=calls, delay_errors=errors, crb=crb,
+                method=method, status="converged", calls=calls,
+                calls_to_best=calls // 2 if at_best else math.inf, delay_errors=errors, crb=crb,
                 resolved=all(e <= 0.5 for e in errors) if resolved is None else resolved,
                 at_best=at_best, within_crb=False)
 
@@ -182,11 +187,14 @@ def test_summary_rmse_is_over_resolved_runs_and_crb_over_all_instances():
     assert rows["learned"]["rmse_ratio"] == pytest.approx(rows["learned"]["rmse"] / root_crb)
     assert (rows["learned"]["resolved"], rows["learned"]["at_best"]) == (0.5, 0.5)
     assert (rows["LM"]["median_calls"], rows["learned"]["median_calls"]) == (15.0, 40.0)
+    assert (rows["LM"]["median_calls_to_best"], rows["learned"]["median_calls_to_best"]) == (
+        7.5, math.inf)
 
 
 def _summary_row(method, snr, **values):
     row = dict(units="natural", start_cells=0.25, P=3, snr_db=snr, method=method, resolved=1.0,
-               at_best=1.0, within_crb=1.0, rmse_ratio=1.0, median_calls=10.0)
+               at_best=1.0, within_crb=1.0, rmse_ratio=1.0, median_calls=10.0,
+               median_calls_to_best=5.0)
     return dict(row, **values)
 
 
