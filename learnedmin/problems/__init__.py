@@ -2,4 +2,6 @@
 
 Submodules: :mod:`learnedmin.problems.classic` (smooth unconstrained test functions with
 analytic gradients) and :mod:`learnedmin.problems.channel` (specular-path channel estimation).
+:mod:`learnedmin.problems.channel2d` is the delay-angle variant of the channel model (a uniform
+linear array of antennas beside the subcarriers).
 """

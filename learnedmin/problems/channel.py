@@ -443,11 +443,15 @@ def crb(theta, freqs, sigma2):
     -------
     array, shape (..., 3P, 3P)
     """
-    xp = array_namespace(theta)
-    F = fisher_information(theta, freqs, sigma2)
+    return _equilibrated_inverse(fisher_information(theta, freqs, sigma2))
+
+
+def _equilibrated_inverse(F):
+    """``F^{-1}`` of symmetric positive definite ``F`` (..., n, n) as ``S (S F S)^{-1} S``,
+    ``S = diag(F)^{-1/2}``: entries of very different magnitudes cost no accuracy."""
+    xp = array_namespace(F)
     n = F.shape[-1]
-    diag = xp.sum(F * xp.eye(n, dtype=F.dtype, device=device(F)), axis=-1)
-    scale = 1 / xp.sqrt(diag)
+    scale = 1 / xp.sqrt(xp.sum(F * xp.eye(n, dtype=F.dtype, device=device(F)), axis=-1))
     S = scale[..., :, None] * scale[..., None, :]
     return S * xp.linalg.inv(S * F)
 
