@@ -59,9 +59,17 @@ SCHEMA = {
     "optim.clip": (1.0, "gradient clipping: largest global gradient norm"),
     "optim.episodes": (600, "number of unrolls (each gives ceil(T / truncation) Adam steps)"),
     "validation.every": (50, "validate on fresh instances every N unrolls (best one is kept)"),
-    "validation.batch_size": (16, "validation instances per family"),
+    "validation.batch_size": (16, "validation instances per batch"),
+    "validation.batches": (1, "validation batches per family (each draws its own dimensions)"),
     "validation.steps": (60, "iterations of a validation unroll"),
     "validation.seed": (1_000_003, "seed of the validation instances (never used in training)"),
+    "validation.metric": ("loss", "score that picks the kept network: 'loss' (the training loss "
+                                  "over validation.steps iterations) or 'iterations' (mean log "
+                                  "of the iterations to max|g| <= validation.gtol_relative * "
+                                  "max|g0|, at most validation.steps; not reached counts as "
+                                  "twice that)"),
+    "validation.gtol_relative": (1e-6, "gradient tolerance of the 'iterations' metric, relative "
+                                       "to max|g0| (evaluate.gtol is what `evaluate` uses)"),
     "checkpoint.every": (25, "write a checkpoint every N unrolls"),
     "evaluate.instances": (24, "instances per family for `evaluate` (a)"),
     "evaluate.seed": (2_000_003, "seed of the evaluation instances (never used in training)"),
@@ -72,6 +80,9 @@ SCHEMA = {
     "evaluate.gtol": (1e-6, "gradient tolerance, relative to max|g0|, of the `evaluate` runs"),
     "evaluate.lsq_instances": (10, "random 600x300 least-squares instances for `evaluate` (b)"),
 }
+
+
+VALIDATION_METRICS = ("loss", "iterations")
 
 
 def _nest(flat):
@@ -203,11 +214,18 @@ def validate(config):
         raise ValueError(f"'unroll.truncation' must be >= 1; got {u['truncation']}")
     if config["loss"]["kind"] not in KINDS:
         raise ValueError(f"'loss.kind' must be one of {KINDS}; got {config['loss']['kind']!r}")
+    if config["validation"]["metric"] not in VALIDATION_METRICS:
+        raise ValueError(f"'validation.metric' must be one of {VALIDATION_METRICS}; "
+                         f"got {config['validation']['metric']!r}")
+    if not config["validation"]["gtol_relative"] > 0:
+        raise ValueError("'validation.gtol_relative' must be > 0; got "
+                         f"{config['validation']['gtol_relative']}")
     if config["loss"]["weighting"] not in WEIGHTINGS:
         raise ValueError(f"'loss.weighting' must be one of {WEIGHTINGS}; "
                          f"got {config['loss']['weighting']!r}")
     for key in ("problems.batch_size", "optim.episodes", "validation.every", "checkpoint.every",
-                "validation.batch_size", "validation.steps", "model.hidden"):
+                "validation.batch_size", "validation.batches", "validation.steps",
+                "model.hidden"):
         if get(config, key) < 1:
             raise ValueError(f"{key!r} must be >= 1; got {get(config, key)}")
     for key in ("problems.log10_f_scale", "problems.log10_x_scale"):

@@ -69,25 +69,25 @@ def count_calls(method, fun, jac, x0, gtol, maxiter):
 
 
 def _instances(config, names, count, seed_offset):
-    """``[(group, fun, jac, x0, gtol)]`` fresh instances of the named families."""
+    """``[(group, fun, jac, x0)]``: ``count`` fresh instances of each named family, each drawn
+    on its own (a family draws its dimensions per draw, so the instances differ in size)."""
     out = []
     scales = config["problems"]
+    lo_f, hi_f = scales["log10_f_scale"]
+    lo_x, hi_x = scales["log10_x_scale"]
     for index, name in enumerate(names):
         try:
             family = get_family(name)
         except ValueError:
             continue  # an unavailable optional family (channel)
-        gen = torch.Generator().manual_seed(_mix(config["evaluate"]["seed"], seed_offset, index))
-        problem = family.sample(gen, count)
-        lo_f, hi_f = scales["log10_f_scale"]
-        lo_x, hi_x = scales["log10_x_scale"]
-        c = torch.pow(10.0, lo_f + (hi_f - lo_f) * torch.rand(count, generator=gen,
-                                                              dtype=torch.float64))
-        t = torch.pow(10.0, lo_x + (hi_x - lo_x) * torch.rand(count, generator=gen,
-                                                              dtype=torch.float64))
-        problem = rescale(problem, c, t)
         for i in range(count):
-            fun, jac, x0, _, _ = numpy_instance(problem, i)
+            gen = torch.Generator().manual_seed(
+                _mix(config["evaluate"]["seed"], seed_offset, index, i))
+            problem = family.sample(gen, 1)
+            c, t = (torch.pow(10.0, lo + (hi - lo) * torch.rand(1, generator=gen,
+                                                                dtype=torch.float64))
+                    for lo, hi in ((lo_f, hi_f), (lo_x, hi_x)))
+            fun, jac, x0, _, _ = numpy_instance(rescale(problem, c, t), 0)
             out.append((name, fun, jac, x0))
     return out
 

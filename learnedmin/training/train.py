@@ -37,7 +37,7 @@ from . import checkpoint as ckpt
 from .config import config_hash
 from .families import get_family, rescale
 from .losses import progress, step_weights, unroll_loss
-from .unroll import detach_state, init_state, solver_options, step
+from .unroll import RUNNING, SUCCESS, detach_state, init_state, solver_options, step
 
 __all__ = ["TrainResult", "train", "sample_episode", "validation_problems", "validate",
            "build_net", "export_network", "resolve_device"]
@@ -125,12 +125,17 @@ def sample_episode(config, families, episode, rank=0):
 
 
 def validation_problems(config, families):
-    """Fixed validation instances, one batch per family (a seed never used in training)."""
+    """Fixed validation instances, ``validation.batches`` batches per family (a seed never used
+    in training); a family draws its dimensions per batch, so several batches cover several
+    sizes."""
     out = []
+    seed = config["validation"]["seed"]
     for index, (family, _) in enumerate(families):
-        gen = torch.Generator().manual_seed(_mix(config["validation"]["seed"], index))
-        problem = family.sample(gen, config["validation"]["batch_size"])
-        out.append((family.name, _scaled(problem, config, gen)))
+        for b in range(config["validation"]["batches"]):
+            gen = torch.Generator().manual_seed(_mix(seed, index) if b == 0
+                                                else _mix(seed, index, b))
+            problem = family.sample(gen, config["validation"]["batch_size"])
+            out.append((family.name, _scaled(problem, config, gen)))
     return out
 
 
@@ -141,25 +146,53 @@ def _relative_gtol(problem, config):
 
 
 def validate(net, problems, config, opts, device):
-    """Score ``net`` on validation problems: the step-weighted log progress (lower is better).
+    """Score ``net`` on validation problems (lower is better).
+
+    ``validation.metric = "loss"``: the step-weighted log progress of the training loss.
+    ``"iterations"``: the mean log of the iterations each instance needs to reach
+    ``max|g| <= validation.gtol_relative * max|g0|`` (an instance that stops without reaching it,
+    or has not reached it after ``validation.steps`` iterations, counts ``2 * steps``), the
+    measure ``evaluate`` reports in calls (about two per iteration).
 
     Returns ``{"score": mean over families, "families": {name: score}}``.
     """
     steps = config["validation"]["steps"]
+    by_iterations = config["validation"]["metric"] == "iterations"
     weights = step_weights(steps, config["loss"]["weighting"], device=device)
-    scores = {}
+    per_family = {}
     with torch.no_grad():
         for name, problem in problems:
             problem = problem.to(device)
-            state = init_state(problem, net.hidden_size, opts, _relative_gtol(problem, config))
+            if by_iterations:
+                gtol = config["validation"]["gtol_relative"] \
+                    * problem.gradient(problem.x0).abs().amax(-1)
+            else:
+                gtol = _relative_gtol(problem, config)
+            state = init_state(problem, net.hidden_size, opts, gtol)
             terms = []
+            taken = torch.zeros_like(state.f)
             for _ in range(steps):
-                state, _ = step(net, problem, state, opts)
-                terms.append(progress(problem, state.x, state.f, config["loss"]["kind"],
-                                      config["loss"]["floor"]))
-            per_instance = (weights[:, None] * torch.stack(terms)).sum(0)
-            finite = torch.isfinite(per_instance)
-            scores[name] = float(per_instance[finite].mean()) if bool(finite.any()) else math.inf
+                state, info = step(net, problem, state, opts)
+                taken = taken + info.taken.to(taken.dtype)
+                if not by_iterations:
+                    terms.append(progress(problem, state.x, state.f, config["loss"]["kind"],
+                                          config["loss"]["floor"]))
+                elif bool(state.done.all()):
+                    break
+            if by_iterations:
+                # a row converges when step() finds max|g| <= gtol at its start: after k steps
+                reached = (state.g.abs().amax(-1) <= state.gtol) & (
+                    (state.status == RUNNING) | (state.status == SUCCESS))
+                iterations = torch.where(reached, taken, torch.full_like(taken, 2.0 * steps))
+                per_instance = torch.log(iterations.clamp(min=1.0))
+            else:
+                per_instance = (weights[:, None] * torch.stack(terms)).sum(0)
+            per_family.setdefault(name, []).append(per_instance)
+    scores = {}
+    for name, parts in per_family.items():
+        per_instance = torch.cat(parts)
+        finite = torch.isfinite(per_instance)
+        scores[name] = float(per_instance[finite].mean()) if bool(finite.any()) else math.inf
     return {"score": sum(scores.values()) / len(scores), "families": scores}
 
 
