@@ -239,6 +239,34 @@ def test_meta_gradient_matches_central_differences_between_decisions():
         )
 
 
+def test_iterations_validation_counts_what_the_numpy_loop_counts():
+    # the untrained network is the classical rule: its score is the mean log of the numpy
+    # loop's iterations to the same gradient tolerance (instances that miss it count 2 * steps)
+    from learnedmin.policy import FixedWeights
+    from learnedmin.training.evaluate import numpy_instance
+    from learnedmin.training.train import _families, validate, validation_problems
+
+    config = cfg.resolve(None, TINY + ["validation.metric='iterations'", "validation.steps=40",
+                                       "validation.batches=2", "validation.batch_size=3",
+                                       "validation.gtol_relative=1e-5"])
+    problems = validation_problems(config, _families(config))
+    assert len(problems) == 4  # two families, two batches each
+    net = WeightingNet(hidden=8)
+    score = validate(net, problems, config, solver_options(), "cpu")
+    method = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
+    expected = {}
+    for name, problem in problems:
+        for i in range(problem.batch):
+            fun, jac, x0, _, _ = numpy_instance(problem, i)
+            gtol = 1e-5 * np.max(np.abs(jac(x0)))
+            res = minimize(fun, x0, jac=jac, method=method, options={"gtol": gtol, "maxiter": 40})
+            expected.setdefault(name, []).append(np.log(max(res.nit, 1) if res.success else 80))
+    for name, logs in expected.items():
+        assert score["families"][name] == pytest.approx(np.mean(logs), abs=1e-12), name
+    with pytest.raises(ValueError, match="validation.metric"):
+        cfg.resolve(None, ["validation.metric='calls'"])
+
+
 # ---------------------------------------------------------------------------------------------
 # training runs, archives, resume
 
