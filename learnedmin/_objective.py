@@ -97,8 +97,10 @@ class Objective:
     def has_hessian(self):
         return self.hess is not None or self.hessp is not None
 
-    def hessian_product(self, x):
-        """A function ``p -> H(x) p`` counting ``nhev`` (one ``hess`` call, or one per product)."""
+    def hessian(self, x):
+        """``(product, diagonal)``: a function ``p -> H(x) p`` counting ``nhev`` (one ``hess``
+        call, or one per product), and the diagonal of ``H(x)`` when ``hess`` returned a matrix
+        (dense, or sparse with ``.diagonal()``), else ``None``."""
         if self.hess is not None:
             self.nhev += 1
             H = self.hess(x.copy(), *self.args)
@@ -111,10 +113,13 @@ class Objective:
             def product(p):
                 return _as_real_vector(H @ p, self.n, "hess(x) @ p")
 
-            return product
+            diagonal = None
+            if isinstance(H, np.ndarray) or hasattr(H, "diagonal"):
+                diagonal = _as_real_vector(H.diagonal(), self.n, "hess(x).diagonal()")
+            return product, diagonal
 
         def product(p):
             self.nhev += 1
             return _as_real_vector(self.hessp(x.copy(), p.copy(), *self.args), self.n, "hessp")
 
-        return product
+        return product, None

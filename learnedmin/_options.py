@@ -32,6 +32,8 @@ RULES = {
     "reset_after": (3, "be an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "initial_step": (None, "be None or a real number > 0", lambda v: v is None or (_is_real(v) and v > 0)),
     "cg_maxiter": (None, "be None or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "precondition": (True, "be a bool", lambda v: isinstance(v, bool)),
+    "network_with_hessian": (None, "be None or a bool", lambda v: v is None or isinstance(v, bool)),
     "finite_diff_rel_step": (None, "be None or a real number > 0",
                              lambda v: v is None or (_is_real(v) and v > 0)),
     "return_all": (False, "be a bool", lambda v: isinstance(v, bool)),

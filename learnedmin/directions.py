@@ -150,28 +150,39 @@ def lbfgs_direction(g, memory):
     return -r
 
 
-def newton_cg_direction(g, hessp, g0_norm, maxiter):
-    """Truncated conjugate gradients on ``H d = -g`` (Nocedal & Wright, Algorithm 7.1).
+def newton_cg_direction(g, hessp, g0_norm, maxiter, diagonal=None):
+    """Truncated conjugate gradients on ``H d = -g`` (Nocedal & Wright, Algorithm 7.1), with a
+    Jacobi preconditioner when ``diagonal`` is given.
 
     The inner iteration stops by the quadratic-model test of Nash & Sofer (1990): after CG step
     ``i`` the model ``q(d) = g'd + d'Hd/2`` has decreased by ``Q_i`` in all and by ``dq_i`` in
     that step, and the iteration ends when ``i * dq_i <= eta * Q_i``. Model values are in units
     of ``f``, so the test, unlike a residual norm, does not depend on the units of the
-    variables: badly scaled parameters (delays and amplitudes, say) are solved for alike. The
-    forcing term ``eta = min(0.5, sqrt(|g| / |g_0|))`` tightens as the run converges. On
-    negative curvature the iterate so far is returned, or, on the first CG step, ``-g`` scaled
-    by the magnitude of its curvature (a Cauchy-like step).
+    variables. The forcing term ``eta = min(0.5, sqrt(|g| / |g_0|))`` tightens as the run
+    converges. On negative curvature the iterate so far is returned, or, on the first CG step,
+    the (preconditioned) steepest-descent direction scaled by the magnitude of its curvature
+    (a Cauchy-like step).
+
+    Plain CG iterates depend on the units of the variables: stopped early on a badly scaled
+    problem (delays and amplitudes, say) they point almost along the gradient of the stiffest
+    variables. Preconditioned by ``diag(H)`` (``diagonal``, positive, (..., n)) the iterates, and
+    so the truncated direction, are the same in any diagonal rescaling of the variables.
 
     Returns ``(d, n_products)`` with ``n_products`` the number of ``hessp`` calls made.
     """
     xp = array_namespace(g)
     gnorm = norm(g, xp)
     eta = xp.minimum(xp.full_like(gnorm, 0.5), xp.sqrt(safe_div(gnorm, g0_norm, gnorm, xp)))
+
+    def solve(r):
+        return r if diagonal is None else r / diagonal
+
     d = xp.zeros_like(g)
     r = -g
-    p = r
-    rr = dot(r, r, xp)
-    decrease = xp.zeros_like(rr)  # Q_i: total decrease of the quadratic model
+    z = solve(r)
+    p = z
+    rz = dot(r, z, xp)
+    decrease = xp.zeros_like(rz)  # Q_i: total decrease of the quadratic model
     active = gnorm > 0
     calls = 0
     for i in range(maxiter):
@@ -181,23 +192,38 @@ def newton_cg_direction(g, hessp, g0_norm, maxiter):
         pp = dot(p, p, xp)
         bad = active & (curv <= 1e-14 * pp * safe_div(norm(hp, xp), xp.sqrt(pp), pp, xp))
         if i == 0:
-            # -g scaled by |g'g / g'Hg| on negative curvature at the first step
-            first = col(safe_div(rr, xp.abs(curv), xp.ones_like(rr), xp)) * r
+            # on negative curvature at the first step: z = M^-1 (-g) scaled by |r'z / z'Hz|
+            first = col(safe_div(rz, xp.abs(curv), xp.ones_like(rz), xp)) * z
             d = xp.where(col(bad), first, d)
         active = active & ~bad
-        alpha = xp.where(active, safe_div(rr, curv, xp.zeros_like(rr), xp), xp.zeros_like(rr))
+        alpha = xp.where(active, safe_div(rz, curv, xp.zeros_like(rz), xp), xp.zeros_like(rz))
         d = d + col(alpha) * p
         r = r - col(alpha) * hp
-        rr_new = dot(r, r, xp)
-        step_decrease = 0.5 * alpha * rr  # q_{i-1} - q_i for a CG step
+        z = solve(r)
+        rz_new = dot(r, z, xp)
+        step_decrease = 0.5 * alpha * rz  # q_{i-1} - q_i for a (preconditioned) CG step
         decrease = decrease + step_decrease
-        active = active & (rr_new > 0) & ((i + 1) * step_decrease > eta * decrease)
+        active = active & (rz_new > 0) & ((i + 1) * step_decrease > eta * decrease)
         if not bool(xp.any(active)):
             break
-        beta = safe_div(rr_new, rr, xp.zeros_like(rr), xp)
-        p = xp.where(col(active), r + col(beta) * p, p)
-        rr = xp.where(active, rr_new, rr)
+        beta = safe_div(rz_new, rz, xp.zeros_like(rz), xp)
+        p = xp.where(col(active), z + col(beta) * p, p)
+        rz = xp.where(active, rz_new, rz)
     return d, calls
+
+
+def jacobi_diagonal(diag, floor=1e-12):
+    """A positive Jacobi preconditioner from a Hessian diagonal: ``|diag|``, raised to at least
+    ``floor * max|diag|``; ``None`` when the diagonal is zero or not finite (no preconditioning).
+    """
+    if diag is None:
+        return None
+    xp = array_namespace(diag)
+    mag = xp.abs(diag)
+    top = xp.max(mag) if mag.shape[-1] else 0.0
+    if not (bool(xp.all(xp.isfinite(mag))) and float(top) > 0):
+        return None
+    return xp.maximum(mag, floor * top)
 
 
 def gradient_scale(s, y, fallback):

@@ -22,6 +22,7 @@ from . import _status as st
 from .directions import (
     N_SLOTS,
     candidates,
+    jacobi_diagonal,
     memory_init,
     memory_push,
     newton_cg_direction,
@@ -183,6 +184,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
         step0 = 1e-2 * x_scale if x_scale > 0 else 1e-2
     initial_scale = np.float64(step0 / g0_norm) if g0_norm > 0 else np.float64(1.0)
     cg_maxiter = opts["cg_maxiter"] or 20 * n
+    x0_diagonal = None  # Jacobi preconditioner from hessp products at x0 (small n only)
 
     # Dense BFGS for small problems, L-BFGS otherwise (DESIGN section 2, second-order slot).
     dense_like = g if n <= opts["dense_max"] else None
@@ -213,9 +215,16 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             return v if active is None else np.where(active, 0.0, v)
 
         if obj.has_hessian:
-            hessp = obj.hessian_product(x)  # user code: hessp is called inside, outside _quiet
+            hessp, diagonal = obj.hessian(x)  # user code: hessp is called inside, outside _quiet
+            if opts["precondition"] and diagonal is None and k == 0 and n <= opts["dense_max"]:
+                # hessp only: the diagonal at x0 from n products, kept for the whole run
+                x0_diagonal = np.array([hessp(e)[i] for i, e in enumerate(np.eye(n))])
+            if opts["precondition"]:
+                with _quiet():
+                    diagonal = jacobi_diagonal(diagonal if diagonal is not None else x0_diagonal)
             second, _ = newton_cg_direction(
-                gr, lambda v: free(hessp(free(v))), np.float64(g0_norm), cg_maxiter
+                gr, lambda v: free(hessp(free(v))), np.float64(g0_norm), cg_maxiter,
+                diagonal=diagonal if opts["precondition"] else None,
             )
         else:
             with _quiet():

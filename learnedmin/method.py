@@ -9,6 +9,9 @@ from . import _options
 from .loop import run
 from .policy import FixedWeights
 
+# The classical rule: the second-order direction with unit step (the ablation's weights).
+CLASSICAL_WEIGHTS = (0.0, 0.0, 1.0)
+
 __all__ = ["LearnedMinimizer", "learned"]
 
 
@@ -137,6 +140,18 @@ class LearnedMinimizer:
         Length of the first trial step; default 1 % of ``|x0|`` (0.01 from the origin).
     cg_maxiter : int, optional
         Conjugate-gradient iterations per Newton-CG direction (default ``20 * n``).
+    network_with_hessian : bool, optional
+        Whether the network weighs the directions when ``hess`` or ``hessp`` is given. By default
+        (``None``) only an archive trained with Newton-CG directions does (its metadata lists
+        ``"newton_cg"`` under ``second_order``); the bundled networks were trained with
+        quasi-Newton directions, and with a Hessian the run uses the classical weights
+        ``(0, 0, 1)``: preconditioned Newton-CG behind the same safeguard. ``FixedWeights`` are
+        always used as given.
+    precondition : bool
+        Precondition Newton-CG by the Hessian's diagonal (default ``True``): at every iteration
+        from the matrix ``hess`` returns, or, with ``hessp`` and ``n <= dense_max``, once from
+        ``n`` products at ``x0`` (counted in ``nhev``). The truncated direction is then the same
+        in any units of the variables.
     finite_diff_rel_step : float, optional
         Relative forward-difference step when ``jac`` is not given; default the square root of
         the machine epsilon of ``fun``'s return type (float32 values get a float32-sized step).
@@ -179,6 +194,7 @@ class LearnedMinimizer:
                             f"{', '.join(sorted(_options.RULES))}")
         self.options = _options.resolve_options(_options.DEFAULTS, options, stacklevel=3)
         self._policy = None
+        self._second_order = ()
         self._lock = threading.Lock()
 
     def __getstate__(self):
@@ -211,8 +227,20 @@ class LearnedMinimizer:
                         from .policy import fast_policy
 
                         module, meta = _weights.load(self.weights)
+                        self._second_order = tuple(meta.get("second_order", ("quasi_newton",)))
                         self._policy = fast_policy(module, meta)
         return self._policy
+
+    def _policy_for(self, has_hessian, opts):
+        """The policy of one run: the classical weights for a Newton-CG run when the network
+        was not trained with Newton-CG directions (see ``network_with_hessian``)."""
+        policy = self.policy
+        if not has_hessian or isinstance(self.weights, FixedWeights):
+            return policy
+        use = opts["network_with_hessian"]
+        if use is None:
+            use = "newton_cg" in self._second_order
+        return policy if use else FixedWeights(CLASSICAL_WEIGHTS)
 
     @property
     def metadata(self):
@@ -251,7 +279,8 @@ class LearnedMinimizer:
             x = np.clip(x, lb, ub)  # as L-BFGS-B: a start outside the box is projected into it
         style = _callback_style(callback)
         obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"])
-        fields = run(obj, x, self.policy, opts, lb, ub, callback, style)
+        fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, callback,
+                     style)
         if opts["disp"]:
             print(fields["message"])
             print(f"         Current function value: {fields['fun']:f}")

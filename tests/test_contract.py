@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import OptimizeWarning, minimize, rosen, rosen_der, rosen_hess, rosen_hess_prod
 
-from learnedmin import LearnedMinimizer, learned
+from learnedmin import FixedWeights, LearnedMinimizer, learned
 
 X0 = np.array([-1.2, 1.0])
 RESULT_FIELDS = ("x", "fun", "jac", "nit", "nfev", "njev", "nhev", "status", "success",
@@ -63,6 +63,41 @@ def test_hess_and_hessp_give_newton_cg(counted):
     assert res2.success and res2.nhev == H.calls  # one Hessian per iteration
     assert H.calls == res2.nit
     assert_allclose(res2.x, [1, 1], atol=1e-5)
+
+
+def test_hessp_preconditioner_costs_n_products_at_the_start():
+    n = X0.size
+    seen = []
+
+    def hp(x, p):
+        seen.append((x.tolist(), p.tolist()))
+        return rosen_hess_prod(x, p)
+
+    res = minimize(rosen, X0, jac=rosen_der, hessp=hp, method=learned)
+    assert res.success and res.nhev == len(seen)
+    assert seen[:n] == [(X0.tolist(), e.tolist()) for e in np.eye(n)]  # the diagonal at x0
+    seen.clear()
+    ref = minimize(rosen, X0, jac=rosen_der, hessp=hp, method=learned,
+                   options={"precondition": False})
+    assert ref.success and seen[0][1] != np.eye(n)[0].tolist()
+    seen.clear()  # beyond dense_max no diagonal is formed from products
+    minimize(rosen, X0, jac=rosen_der, hessp=hp, method=learned, options={"dense_max": 1})
+    assert seen[0][1] != np.eye(n)[0].tolist()
+
+
+def test_with_a_hessian_the_bundled_network_steps_aside_unless_asked():
+    res = minimize(rosen, X0, jac=rosen_der, hess=rosen_hess, method=learned)
+    assert_allclose(res.step_weights, np.tile([0.0, 0.0, 1.0], (res.nit, 1)))
+    forced = minimize(rosen, X0, jac=rosen_der, hess=rosen_hess, method=learned,
+                      options={"network_with_hessian": True})
+    assert forced.success
+    assert not np.allclose(forced.step_weights, np.tile([0.0, 0.0, 1.0], (forced.nit, 1)))
+    fixed = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.25)))
+    res = minimize(rosen, X0, jac=rosen_der, hess=rosen_hess, method=fixed)
+    assert_allclose(res.step_weights[0], [0.0, 0.0, 1.25])
+    with pytest.raises(ValueError, match="network_with_hessian"):
+        minimize(rosen, X0, jac=rosen_der, method=learned,
+                 options={"network_with_hessian": "yes"})
 
 
 def test_tol_sets_gtol():
