@@ -86,9 +86,10 @@ def test_hessp_preconditioner_costs_n_products_at_the_start():
 
 
 def test_with_a_hessian_the_bundled_network_steps_aside_unless_asked():
-    res = minimize(rosen, X0, jac=rosen_der, hess=rosen_hess, method=learned)
+    trained = LearnedMinimizer(weights="channel")  # a trained bundled network
+    res = minimize(rosen, X0, jac=rosen_der, hess=rosen_hess, method=trained)
     assert_allclose(res.step_weights, np.tile([0.0, 0.0, 1.0], (res.nit, 1)))
-    forced = minimize(rosen, X0, jac=rosen_der, hess=rosen_hess, method=learned,
+    forced = minimize(rosen, X0, jac=rosen_der, hess=rosen_hess, method=trained,
                       options={"network_with_hessian": True})
     assert forced.success
     assert not np.allclose(forced.step_weights, np.tile([0.0, 0.0, 1.0], (forced.nit, 1)))
