@@ -140,15 +140,16 @@ def test_export_requires_pt_suffix(tmp_path):
         W.export(WeightingNet(), tmp_path / "a.zip")
 
 
-def test_untrained_network_reproduces_the_classical_rule():
+def test_untrained_network_reproduces_the_classical_rule(tmp_path):
     from learnedmin import FixedWeights
+    from learnedmin.network import WeightingNet
 
+    W.export(WeightingNet(), tmp_path / "untrained.pt")
     x0 = np.array([-1.2, 1.0])
-    a = minimize(rosen, x0, jac=rosen_der, method=LearnedMinimizer())
+    a = minimize(rosen, x0, jac=rosen_der,
+                 method=LearnedMinimizer(weights=tmp_path / "untrained.pt"))
     b = minimize(rosen, x0, jac=rosen_der,
                  method=LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0))))
-    if LearnedMinimizer().metadata.get("trained", True):
-        pytest.skip("the bundled network is trained")
     np.testing.assert_allclose(a.step_weights, np.tile([0.0, 0.0, 1.0], (a.nit, 1)), atol=1e-12)
     assert a.nit == b.nit and a.nfev == b.nfev
     np.testing.assert_allclose(a.x, b.x, rtol=1e-8)
