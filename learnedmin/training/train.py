@@ -262,8 +262,11 @@ def export_network(net, path, config, validation, extra=None, trained=True):
     ``trained`` is False when the exported network is still the initial (classical) one, i.e.
     no validation improved on it.
     """
+    description = config["description"]
+    if not trained:
+        description += " (untrained: no validation beat the classical rule (0, 0, 1))"
     metadata = {
-        "description": config["description"],
+        "description": description,
         "trained": bool(trained),
         "config": config,
         "config_sha256": config_hash(config),
