@@ -23,3 +23,13 @@ def random_spd(rng, n, cond):
     Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
     eig = np.geomspace(1.0, cond, n)
     return (Q * eig) @ Q.T
+
+
+def central_differences(f, x, steps):
+    """Central differences of a vector function ``f`` at ``x``; column ``i`` uses ``steps[i]``."""
+    cols = []
+    for i, h in enumerate(steps):
+        e = np.zeros_like(x)
+        e[i] = h
+        cols.append((f(x + e) - f(x - e)) / (2 * h))
+    return np.stack(cols, axis=-1)

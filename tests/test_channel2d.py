@@ -13,6 +13,8 @@ from scipy.optimize import least_squares, minimize
 from learnedmin.problems import channel as ch
 from learnedmin.problems import channel2d as c2
 
+from _helpers import central_differences
+
 # Example counts and determinism come from the loaded profile (conftest.py).
 PROFILE = settings(deadline=None)
 
@@ -30,15 +32,6 @@ def draw(seed, P, grid, **kw):
 def args(s):
     return s.freqs, s.positions
 
-
-def central_differences(f, x, steps):
-    """Central differences of a vector function ``f`` at ``x``; column ``i`` uses ``steps[i]``."""
-    cols = []
-    for i, h in enumerate(steps):
-        e = np.zeros_like(x)
-        e[i] = h
-        cols.append((f(x + e) - f(x - e)) / (2 * h))
-    return np.stack(cols, axis=-1)
 
 
 def fd_steps(s):
