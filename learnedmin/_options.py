@@ -4,6 +4,8 @@ import math
 import numbers
 import warnings
 
+import numpy as np
+
 # name: (default, the rule in words, check). ``maxiter=None`` means 200 * n (SciPy's BFGS).
 
 
@@ -13,6 +15,16 @@ def _is_int(v):
 
 def _is_real(v):
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _positive_scales(v):
+    if isinstance(v, (str, bytes, bool)):
+        return False
+    try:
+        arr = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return arr.ndim <= 1 and arr.size > 0 and bool(np.all(np.isfinite(arr) & (arr > 0)))
 
 
 RULES = {
@@ -34,6 +46,8 @@ RULES = {
     "cg_maxiter": (None, "be None or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
     "precondition": (True, "be a bool", lambda v: isinstance(v, bool)),
     "network_with_hessian": (None, "be None or a bool", lambda v: v is None or isinstance(v, bool)),
+    "x_scale": (None, "be None or positive finite numbers (one, or one per variable)",
+                lambda v: v is None or _positive_scales(v)),
     "finite_diff_rel_step": (None, "be None or a real number > 0",
                              lambda v: v is None or (_is_real(v) and v > 0)),
     "return_all": (False, "be a bool", lambda v: isinstance(v, bool)),

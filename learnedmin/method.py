@@ -85,6 +85,69 @@ def _callback_style(callback):
     return "intermediate_result" if params == {"intermediate_result"} else "x"
 
 
+def _x_scale(value, n):
+    """The option ``x_scale`` as a float array ``(n,)``, or ``None``."""
+    if value is None:
+        return None
+    scale = np.asarray(value, dtype=float)
+    if scale.size == 1:
+        return np.full(n, float(scale.reshape(())))
+    if scale.shape != (n,):
+        raise ValueError(f"'x_scale' must hold one value or one per variable ({n}); "
+                         f"got shape {scale.shape}")
+    return scale.copy()
+
+
+class _ScaledOperator:
+    """``D H D`` for a Hessian given as an operator (``D = diag(scale)``)."""
+
+    def __init__(self, H, scale):
+        self.H, self.scale, self.shape = H, scale, H.shape
+
+    def __matmul__(self, p):
+        return self.scale * np.asarray(self.H @ (self.scale * p)).reshape(-1)
+
+
+def _scaled_problem(scale, fun, jac, hess, hessp, callback, style):
+    """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``."""
+
+    def fun_z(z, *args):
+        return fun(z * scale, *args)
+
+    def jac_z(z, *args):
+        return np.asarray(jac(z * scale, *args), dtype=float) * scale
+
+    def hessp_z(z, p, *args):
+        return scale * np.asarray(hessp(z * scale, scale * p, *args), dtype=float)
+
+    def hess_z(z, *args):
+        H = hess(z * scale, *args)
+        if isinstance(H, np.ndarray):
+            return scale[:, None] * H * scale[None, :]
+        from scipy import sparse
+
+        if sparse.issparse(H):
+            D = sparse.diags(scale)
+            return D @ H @ D
+        return _ScaledOperator(H, scale)
+
+    def callback_z(payload):
+        if style == "intermediate_result":
+            payload.x, payload.jac = payload.x * scale, payload.jac / scale
+            return callback(payload)
+        return callback(payload * scale)
+
+    return (fun_z, None if jac is None else jac_z, None if hess is None else hess_z,
+            None if hessp is None else hessp_z, None if callback is None else callback_z)
+
+
+def _same(a, b):
+    try:
+        return bool(np.all(a == b)) and np.shape(a) == np.shape(b)
+    except (TypeError, ValueError):
+        return False
+
+
 class LearnedMinimizer:
     """A learned step rule as a custom method for :func:`scipy.optimize.minimize`.
 
@@ -147,6 +210,12 @@ class LearnedMinimizer:
         quasi-Newton directions, and with a Hessian the run uses the classical weights
         ``(0, 0, 1)``: preconditioned Newton-CG behind the same safeguard. ``FixedWeights`` are
         always used as given.
+    x_scale : float or array_like, optional
+        Characteristic scale of each variable (as in :func:`scipy.optimize.least_squares`): the
+        method works in ``x / x_scale``, and ``gtol`` applies to the gradient with respect to
+        those variables, ``x_scale * jac``. Variables in very different units (a delay in
+        seconds beside an amplitude) are then as well scaled as their scales are known. Default
+        ``None`` (no scaling).
     precondition : bool
         Precondition Newton-CG by the Hessian's diagonal (default ``True``): at every iteration
         from the matrix ``hess`` returns, or, with ``hessp`` and ``n <= dense_max``, once from
@@ -209,7 +278,7 @@ class LearnedMinimizer:
         self._lock = threading.Lock()
 
     def __repr__(self):
-        changed = {k: v for k, v in self.options.items() if _options.DEFAULTS[k] != v}
+        changed = {k: v for k, v in self.options.items() if not _same(_options.DEFAULTS[k], v)}
         extra = "".join(f", {k}={v!r}" for k, v in changed.items())
         return f"LearnedMinimizer(weights={self.weights!r}{extra})"
 
@@ -278,9 +347,19 @@ class LearnedMinimizer:
         if lb is not None:
             x = np.clip(x, lb, ub)  # as L-BFGS-B: a start outside the box is projected into it
         style = _callback_style(callback)
+        scale = _x_scale(opts["x_scale"], x.size)
+        if scale is not None:  # solve for z = x / scale
+            fun, jac, hess, hessp, callback = _scaled_problem(scale, fun, jac, hess, hessp,
+                                                              callback, style)
+            x = x / scale
+            lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
         obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"])
         fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, callback,
                      style)
+        if scale is not None:
+            fields["x"], fields["jac"] = fields["x"] * scale, fields["jac"] / scale
+            if "allvecs" in fields:
+                fields["allvecs"] = [v * scale for v in fields["allvecs"]]
         if opts["disp"]:
             print(fields["message"])
             print(f"         Current function value: {fields['fun']:f}")

@@ -101,6 +101,66 @@ def test_with_a_hessian_the_bundled_network_steps_aside_unless_asked():
                  options={"network_with_hessian": "yes"})
 
 
+def test_x_scale_solves_in_scaled_variables_and_reports_in_the_users():
+    # f(x) = rosen(x / s): with x_scale = s the iterates are those of rosen from x0 / s, scaled
+    s = np.array([1e-6, 1e3])
+    seen, called = [], []
+
+    def fun(x):
+        seen.append(x.copy())
+        return rosen(x / s)
+
+    def jac(x):
+        return rosen_der(x / s) / s
+
+    x0 = X0 * s
+    res = minimize(fun, x0, jac=jac, method=learned,
+                   options={"x_scale": s, "return_all": True, "gtol": 1e-8},
+                   callback=lambda xk: called.append(xk.copy()))
+    ref = minimize(rosen, X0, jac=rosen_der, method=learned,
+                   options={"return_all": True, "gtol": 1e-8})
+    assert res.success and res.nit == ref.nit
+    assert_allclose(res.x, ref.x * s, rtol=1e-9)
+    # gtol applies to the gradient in the scaled variables, x_scale * jac
+    assert np.max(np.abs(res.jac * s)) <= 1e-8
+    assert_allclose(res.jac * s, ref.jac, atol=1e-9)
+    # the same iterates up to rounding (x / s * s is not always x), amplified along the valley
+    assert_allclose(np.array(res.allvecs) / s, np.array(ref.allvecs), rtol=1e-5, atol=1e-9)
+    assert_allclose(np.array(called), np.array(res.allvecs[1:]))
+    assert_allclose(seen[0], x0)  # the user's function sees the user's variables
+    assert_array_equal(x0, X0 * s)  # and x0 is not mutated
+    # without the scale the same problem is far harder
+    plain = minimize(fun, x0, jac=jac, method=learned, options={"maxiter": 200})
+    assert not plain.success or plain.nit > res.nit
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse", "operator", "hessp"])
+def test_x_scale_with_second_order_information(kind):
+    from scipy import sparse
+    from scipy.sparse.linalg import aslinearoperator
+
+    s = np.array([1e-3, 1e2])
+
+    def hess(x):
+        H = rosen_hess(x / s) / np.outer(s, s)
+        return {"dense": H, "sparse": sparse.csr_matrix(H),
+                "operator": aslinearoperator(H)}[kind]
+
+    extra = ({"hessp": lambda x, p: rosen_hess_prod(x / s, p / s) / s} if kind == "hessp"
+             else {"hess": hess})
+    res = minimize(lambda x: rosen(x / s), X0 * s, jac=lambda x: rosen_der(x / s) / s,
+                   method=learned, options={"x_scale": s, "gtol": 1e-8}, **extra)
+    assert res.success
+    assert_allclose(res.x / s, [1.0, 1.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1.0, [1.0, 0.0], [1.0, np.inf], [1.0, 2.0, 3.0], "cells",
+                                 [[1.0, 2.0]]])
+def test_bad_x_scale_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match="x_scale"):
+        minimize(rosen, X0, jac=rosen_der, method=learned, options={"x_scale": bad})
+
+
 def test_tol_sets_gtol():
     loose = minimize(rosen, X0, jac=rosen_der, method=learned, tol=1e-1)
     tight = minimize(rosen, X0, jac=rosen_der, method=learned, tol=1e-8)

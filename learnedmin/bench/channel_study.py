@@ -11,6 +11,9 @@ Random specular-path channels (:func:`learnedmin.problems.channel.sample`: ``P``
 ``Newton-CG``    ``minimize(method="Newton-CG")`` with the Gauss-Newton ``hessp``, ``xtol=1e-12``
                  (SciPy's Newton-CG has no gradient test)
 ``learned``      ``minimize(method=learned)`` with ``jac`` only, ``gtol``
+``learned-xs``   as ``learned``, with ``x_scale`` one resolution cell for the delays and 1 for
+                 the weights (the scales a user knows in any units); ``gtol`` relative to the
+                 scaled gradient ``x_scale * grad c(x0)``
 ``learned-GN``   ``minimize(method=learned)`` with ``jac`` and the Gauss-Newton ``hessp``, ``gtol``
 ``learned-GNH``  ``minimize(method=learned)`` with ``jac`` and the Gauss-Newton matrix
                  ``hess = 2 J^T J`` (one counted call per matrix, like LM's Jacobian), ``gtol``
@@ -69,8 +72,8 @@ __all__ = ["METHODS", "StudyConfig", "instance", "run_instance", "run_study", "s
            "check_targets", "markdown", "plot_rmse", "write_outputs", "add_arguments", "main"]
 
 #: The methods of the study, in table order.
-METHODS = ("LM", "BFGS", "L-BFGS-B", "Newton-CG", "learned", "learned-GN", "learned-GNH",
-           "channel", "channel-GN")
+METHODS = ("LM", "BFGS", "L-BFGS-B", "Newton-CG", "learned", "learned-xs", "learned-GN",
+           "learned-GNH", "channel", "channel-GN")
 #: The issue's accuracy target: RMSE <= RMSE_FACTOR * sqrt(CRB) at SNR >= RMSE_MIN_SNR dB.
 RMSE_FACTOR, RMSE_MIN_SNR = 1.1, 10.0
 #: The issue's cost target for ``learned`` without ``hessp``, relative to L-BFGS-B.
@@ -247,7 +250,13 @@ class _CountedResidual:
             return self.problem.jacobian(np.array(x, dtype=np.float64))
 
 
-def _minimize(method, counter, x0, gtol, budget):
+def _delay_scale(problem):
+    """``x_scale`` of ``learned-xs``: one resolution cell for each delay, 1 for each weight."""
+    P = problem.x0.size // 3
+    return np.concatenate([np.full(P, problem.cell), np.ones(2 * P)])
+
+
+def _minimize(method, counter, x0, gtol, budget, g0):
     from scipy.optimize import minimize
 
     if method == "BFGS":
@@ -264,12 +273,19 @@ def _minimize(method, counter, x0, gtol, budget):
     hess = counter.hess if method == "learned-GNH" else None
     hessp = counter.hessp if method in ("learned-GN", "channel-GN") else None
     solver = LearnedMinimizer(weights="channel") if method.startswith("channel") else learned
+    options = {"gtol": gtol, "maxiter": budget}
+    if method == "learned-xs":
+        # the same relative tolerance, on the gradient in the scaled variables
+        scale = _delay_scale(counter.problem)
+        options.update(x_scale=scale,
+                       gtol=gtol * np.max(np.abs(scale * g0)) / np.max(np.abs(g0)))
     return minimize(counter.fun, x0, jac=counter.jac, hess=hess, hessp=hessp, method=solver,
-                    options={"gtol": gtol, "maxiter": budget})
+                    options=options)
 
 
-def _solve(method, problem, gtol, budget):
-    """One counted run: ``(x, status, message, counts, warnings)``; ``x`` is the method's answer,
+def _solve(method, problem, gtol, budget, g0):
+    """One counted run: ``(x, status, message, counts, warnings, trace)``; ``g0`` is the gradient
+    at the start (it scales the tolerance of ``learned-xs``); ``x`` is the method's answer,
     or the lowest-cost point seen when the run ends by exhausting the budget or by an error."""
     from scipy.optimize import least_squares
 
@@ -283,7 +299,7 @@ def _solve(method, problem, gtol, budget):
         counter = _Counted(problem, budget)
 
         def run():
-            return _minimize(method, counter, problem.x0, gtol, budget)
+            return _minimize(method, counter, problem.x0, gtol, budget, g0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -311,12 +327,13 @@ def run_instance(config, units, start_cells, P, snr_db, trial, methods=METHODS):
     """
     problem = instance(config, units, start_cells, P, snr_db, trial)
     crb_cells = problem.crb_delay() / problem.cell
-    gtol = config.rel_gtol * float(np.max(np.abs(problem.jac(problem.x0))))
+    g0 = problem.jac(problem.x0)  # set-up, not counted: it sets every method's tolerance
+    gtol = config.rel_gtol * float(np.max(np.abs(g0)))
     records, traces = [], []
     for method in methods:
         t0 = time.perf_counter()
         x, status, message, counts, notes, trace = _solve(method, problem, gtol,
-                                                          config.budget)
+                                                          config.budget, g0)
         wall = time.perf_counter() - t0
         errors = problem.delay_errors(x)
         with np.errstate(all="ignore"):
@@ -454,7 +471,8 @@ def _row(summary, units, start, P, snr, method):
 def check_targets(summary, methods=METHODS):
     """The issue's targets, evaluated on ``summary`` (nothing here is a recorded result).
 
-    Targets: ``learned``, ``learned-GN`` and ``learned-GNH`` succeed (resolved, and at best)
+    Targets: ``learned``, ``learned-xs``, ``learned-GN`` and ``learned-GNH`` (and the
+    ``channel`` variants) succeed (resolved, and at best)
     at least as often as LM at every SNR and ``P``; their RMSE/√CRB is <= 1.1 at SNR >= 10 dB;
     they succeed in >= 90 % of the runs in natural units for ``P >= 3``; the median calls of
     ``learned-GN`` and ``learned-GNH`` are <= LM's and those of ``learned`` <= 0.7 x
@@ -471,7 +489,7 @@ def check_targets(summary, methods=METHODS):
              for r in summary}
     hard = lambda s: s[0] == "natural" and s[2] >= 3  # noqa: E731
     specs = []
-    for m in ("learned", "learned-GN", "learned-GNH", "channel", "channel-GN"):
+    for m in ("learned", "learned-xs", "learned-GN", "learned-GNH", "channel", "channel-GN"):
         specs += [(f"{t} >= LM's", m, t, "LM", 1.0, None, True, None)
                   for t in ("resolved", "at_best")]
         specs.append((f"RMSE/√CRB <= {RMSE_FACTOR:g} at SNR >= {RMSE_MIN_SNR:g} dB", m,
@@ -485,7 +503,7 @@ def check_targets(summary, methods=METHODS):
                None, False, None) for m in ("learned-GN", "learned-GNH", "channel-GN")]
     specs += [(f"median calls <= {LBFGS_CALLS_RATIO:g} x L-BFGS-B's", m,
                "median_calls", "L-BFGS-B", LBFGS_CALLS_RATIO, None, False, None)
-              for m in ("learned", "channel")]
+              for m in ("learned", "learned-xs", "channel")]
     out = []
     for label, m, metric, ref, factor, bound, higher, keep in specs:
         if m not in methods or (ref is not None and ref not in methods):
