@@ -92,6 +92,7 @@ True
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
@@ -633,7 +634,54 @@ def _vector(theta, n, name="theta"):
     return x
 
 
-class ChannelProblem:
+class _BoundModel:
+    """The model's functions bound to one instance: what :class:`ChannelProblem` and
+    :class:`~learnedmin.problems.channel2d.ChannelProblem2D` share.
+
+    A subclass sets ``_model`` (the module-level functions ``cost``, ``gradient``,
+    ``gauss_newton_hessp``, ``residual``, ``jacobian`` as a namespace) and ``_grids`` (the grid
+    arguments that follow ``theta`` and ``y``), and ``y``, ``n``, ``_x0``, ``_x_true``.
+    """
+
+    _model = None
+
+    @property
+    def _grids(self):
+        return (self.freqs,)
+
+    @property
+    def x0(self):
+        """The start (a fresh copy)."""
+        return self._x0.copy()
+
+    @property
+    def x_true(self):
+        """The ground truth (a fresh copy), or ``None``."""
+        return None if self._x_true is None else self._x_true.copy()
+
+    def fun(self, theta):
+        """Cost ``||y - s(theta)||^2`` (a Python float)."""
+        return float(self._model.cost(_vector(theta, self.n), self.y, *self._grids))
+
+    def jac(self, theta):
+        """Gradient of :meth:`fun`, shape ``(n,)``."""
+        return self._model.gradient(_vector(theta, self.n), self.y, *self._grids)
+
+    def hessp(self, theta, v):
+        """Gauss-Newton product ``2 J^T J v`` (for ``minimize(..., hessp=...)``)."""
+        return self._model.gauss_newton_hessp(_vector(theta, self.n), _vector(v, self.n, "v"),
+                                              *self._grids)
+
+    def residual(self, theta):
+        """Stacked real residual ``[Re; Im]`` for ``least_squares`` (``fun == 2 * res.cost``)."""
+        return self._model.residual(_vector(theta, self.n), self.y, *self._grids)
+
+    def jacobian(self, theta):
+        """Jacobian of :meth:`residual`, shape ``(2 * observations, n)``."""
+        return self._model.jacobian(_vector(theta, self.n), *self._grids)
+
+
+class ChannelProblem(_BoundModel):
     r"""One channel-estimation instance for :func:`scipy.optimize.minimize` / ``least_squares``.
 
     Parameters
@@ -667,6 +715,9 @@ class ChannelProblem:
     >>> prob.delays_resolved(res.x)
     True
     """
+
+    _model = SimpleNamespace(cost=cost, gradient=gradient, gauss_newton_hessp=gauss_newton_hessp,
+                             residual=residual, jacobian=jacobian)
 
     def __init__(self, y, freqs, theta0, theta_true=None, sigma2=None, name="channel"):
         y = np.asarray(y)
@@ -709,36 +760,6 @@ class ChannelProblem:
 
     def __repr__(self):
         return f"ChannelProblem(name={self.name!r}, P={self.P}, M={self.M})"
-
-    @property
-    def x0(self):
-        """The start (a fresh copy)."""
-        return self._x0.copy()
-
-    @property
-    def x_true(self):
-        """The ground truth (a fresh copy), or ``None``."""
-        return None if self._x_true is None else self._x_true.copy()
-
-    def fun(self, theta):
-        """Cost ``||y - s(theta)||^2`` (a Python float)."""
-        return float(cost(_vector(theta, self.n), self.y, self.freqs))
-
-    def jac(self, theta):
-        """Gradient of :meth:`fun`, shape ``(3P,)``."""
-        return gradient(_vector(theta, self.n), self.y, self.freqs)
-
-    def hessp(self, theta, v):
-        """Gauss-Newton product ``2 J^T J v`` (for ``minimize(..., hessp=...)``)."""
-        return gauss_newton_hessp(_vector(theta, self.n), _vector(v, self.n, "v"), self.freqs)
-
-    def residual(self, theta):
-        """Stacked real residual ``(2M,)`` for ``least_squares`` (``fun == 2 * res.cost``)."""
-        return residual(_vector(theta, self.n), self.y, self.freqs)
-
-    def jacobian(self, theta):
-        """Jacobian of :meth:`residual`, shape ``(2M, 3P)``."""
-        return jacobian(_vector(theta, self.n), self.freqs)
 
     def crb_delay(self):
         """Square roots of the Cramér-Rao bound on each delay at the ground truth, ``(P,)``."""

@@ -97,6 +97,7 @@ True
 """
 
 import math
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -608,7 +609,7 @@ def _circular(d, period):
     return np.abs(np.mod(d + period / 2, period) - period / 2)
 
 
-class ChannelProblem2D:
+class ChannelProblem2D(_ch._BoundModel):
     r"""One delay-angle instance for :func:`scipy.optimize.minimize` / ``least_squares``.
 
     Parameters
@@ -644,6 +645,9 @@ class ChannelProblem2D:
     >>> prob.resolved(res.x)
     True
     """
+
+    _model = SimpleNamespace(cost=cost, gradient=gradient, gauss_newton_hessp=gauss_newton_hessp,
+                             residual=residual, jacobian=jacobian)
 
     def __init__(self, y, freqs, positions, theta0, theta_true=None, sigma2=None,
                  name="channel2d"):
@@ -686,35 +690,8 @@ class ChannelProblem2D:
         return f"ChannelProblem2D(name={self.name!r}, P={self.P}, M={self.M}, K={self.K})"
 
     @property
-    def x0(self):
-        """The start (a fresh copy)."""
-        return self._x0.copy()
-
-    @property
-    def x_true(self):
-        """The ground truth (a fresh copy), or ``None``."""
-        return None if self._x_true is None else self._x_true.copy()
-
-    def fun(self, theta):
-        """Cost ``||y - s(theta)||^2`` (a Python float)."""
-        return float(cost(_ch._vector(theta, self.n), self.y, self.freqs, self.positions))
-
-    def jac(self, theta):
-        """Gradient of :meth:`fun`, shape ``(4P,)``."""
-        return gradient(_ch._vector(theta, self.n), self.y, self.freqs, self.positions)
-
-    def hessp(self, theta, v):
-        """Gauss-Newton product ``2 J^T J v`` (for ``minimize(..., hessp=...)``)."""
-        return gauss_newton_hessp(_ch._vector(theta, self.n), _ch._vector(v, self.n, "v"),
-                                  self.freqs, self.positions)
-
-    def residual(self, theta):
-        """Stacked real residual ``(2KM,)`` for ``least_squares`` (``fun == 2 * res.cost``)."""
-        return residual(_ch._vector(theta, self.n), self.y, self.freqs, self.positions)
-
-    def jacobian(self, theta):
-        """Jacobian of :meth:`residual`, shape ``(2KM, 4P)``."""
-        return jacobian(_ch._vector(theta, self.n), self.freqs, self.positions)
+    def _grids(self):
+        return (self.freqs, self.positions)
 
     def _crb_std(self):
         if self._x_true is None or self.sigma2 is None:
