@@ -216,15 +216,17 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
 
         if obj.has_hessian:
             hessp, diagonal = obj.hessian(x)  # user code: hessp is called inside, outside _quiet
-            if opts["precondition"] and diagonal is None and k == 0 and n <= opts["dense_max"]:
-                # hessp only: the diagonal at x0 from n products, kept for the whole run
-                x0_diagonal = np.array([hessp(e)[i] for i, e in enumerate(np.eye(n))])
+            preconditioner = None
             if opts["precondition"]:
+                if diagonal is None and k == 0 and n <= opts["dense_max"]:
+                    # hessp only: the diagonal at x0 from n products, kept for the whole run
+                    x0_diagonal = np.array([hessp(e)[i] for i, e in enumerate(np.eye(n))])
                 with _quiet():
-                    diagonal = jacobi_diagonal(diagonal if diagonal is not None else x0_diagonal)
+                    preconditioner = jacobi_diagonal(
+                        diagonal if diagonal is not None else x0_diagonal)
             second, _ = newton_cg_direction(
                 gr, lambda v: free(hessp(free(v))), np.float64(g0_norm), cg_maxiter,
-                diagonal=diagonal if opts["precondition"] else None,
+                diagonal=preconditioner,
             )
         else:
             with _quiet():

@@ -111,14 +111,20 @@ class _ScaledOperator:
 def _scaled_problem(scale, fun, jac, hess, hessp, callback, style):
     """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``."""
 
+    def times_scale(value):
+        # a value of the wrong type or shape goes through unchanged, for the checks of
+        # _objective to name the callable
+        arr = np.asarray(value)
+        return arr * scale if arr.dtype.kind in "biuf" and arr.shape == scale.shape else value
+
     def fun_z(z, *args):
         return fun(z * scale, *args)
 
     def jac_z(z, *args):
-        return np.asarray(jac(z * scale, *args), dtype=float) * scale
+        return times_scale(jac(z * scale, *args))
 
     def hessp_z(z, p, *args):
-        return scale * np.asarray(hessp(z * scale, scale * p, *args), dtype=float)
+        return times_scale(hessp(z * scale, scale * p, *args))
 
     def hess_z(z, *args):
         H = hess(z * scale, *args)

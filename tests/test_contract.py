@@ -154,6 +154,14 @@ def test_x_scale_with_second_order_information(kind):
     assert_allclose(res.x / s, [1.0, 1.0], atol=1e-6)
 
 
+def test_x_scale_keeps_the_messages_that_name_a_bad_callable():
+    with pytest.raises(TypeError, match="`jac` must return a real array"):
+        minimize(rosen, X0, jac=lambda x: "bad", method=learned, options={"x_scale": 2.0})
+    with pytest.raises(ValueError, match="`hessp` must return an array of shape"):
+        minimize(rosen, X0, jac=rosen_der, hessp=lambda x, p: np.zeros(3), method=learned,
+                 options={"x_scale": 2.0})
+
+
 @pytest.mark.parametrize("bad", [-1.0, [1.0, 0.0], [1.0, np.inf], [1.0, 2.0, 3.0], "cells",
                                  [[1.0, 2.0]]])
 def test_bad_x_scale_is_refused_by_name(bad):
