@@ -358,22 +358,21 @@ class _Decision(NamedTuple):
     alpha: torch.Tensor        # accepted step (0 where no step is taken)
     slope: torch.Tensor        # g'(x_new - x) of the accepted step
     taken: torch.Tensor        # a step was accepted
-    second_slot: torch.Tensor  # the fallback is the second-order direction (else the gradient)
     d_fallback: torch.Tensor   # the fallback direction
     scale_reset: torch.Tensor  # length scale of the scaled-gradient step after a reset
 
 
-def _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref, active, opts,
-               classical):
+def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f_ref, active,
+               opts, classical):
     """The searches of ``loop.run``: proposal, then fallback, then reset (batched and masked).
 
+    ``second_slot``: rows whose fallback is the second-order direction (else the gradient).
     Rows in ``classical`` (the stall watch) skip the proposal and search along the fallback.
     Decisions (masks) carry no gradient; the accepted step lengths do where grad mode is on.
     """
     c1, maxls, learned_maxls = opts["c1"], opts["maxls"], opts["learned_maxls"]
     ones = torch.ones_like(f)
     int_like = torch.ones_like(state.overrides)
-    second_slot = is_descent(g, second)
     d_fallback = _select(second_slot, directions[2], directions[0])
     proposal_ok = active & ~classical & is_descent(g, p)
     # progress test: the proposal must predict a fraction of the classical step's decrease
@@ -413,7 +412,7 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref,
     slope = torch.where(learned.ok, learned.slope,
                         torch.where(fallback.ok, fallback.slope, reset.slope))
     alpha = torch.where(taken, alpha, torch.zeros_like(alpha))
-    return _Decision(source, alpha, slope, taken, second_slot, d_fallback, scale_reset)
+    return _Decision(source, alpha, slope, taken, d_fallback, scale_reset)
 
 
 def step(net, problem, state, opts, through_directions=True):
@@ -483,8 +482,9 @@ def step(net, problem, state, opts, through_directions=True):
     a, h_net = net(stats, _freeze(state.a_prev, frozen), valid_f, _freeze(state.h, frozen))
     a = _freeze(a, frozen)
     h_net = _freeze(h_net, frozen)
+    second_slot = is_descent(g, second)  # the fallback: second order, else the gradient
     one_hot = torch.where(
-        _col(is_descent(g, second)),
+        _col(second_slot),
         torch.tensor([0.0, 0.0, 1.0], dtype=x.dtype, device=x.device),
         torch.tensor([1.0, 0.0, 0.0], dtype=x.dtype, device=x.device),
     )
@@ -495,8 +495,8 @@ def step(net, problem, state, opts, through_directions=True):
 
     # the accepted step lengths are differentiated only with the full meta-gradient
     with torch.set_grad_enabled(torch.is_grad_enabled() and through_directions):
-        decision = _safeguard(problem, state, x, f, g, p, a, directions, second, s_prev, f_ref,
-                              active, opts, classical)
+        decision = _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev,
+                              f_ref, active, opts, classical)
     source, alpha, slope, taken = decision.source, decision.alpha, decision.slope, decision.taken
     d_fallback = decision.d_fallback
     d_reset = -_col(decision.scale_reset) * g
