@@ -266,7 +266,8 @@ class AutomoduleIfImportable(SphinxDirective):
 
     required_arguments = 1
     has_content = False
-    option_spec = {"members": directives.unchanged, "note": directives.unchanged}
+    option_spec = {"members": directives.unchanged, "inherited-members": directives.unchanged,
+                   "note": directives.unchanged}
 
     def run(self):
         name = self.arguments[0]
@@ -285,6 +286,8 @@ class AutomoduleIfImportable(SphinxDirective):
         if "members" in self.options:
             members = self.options["members"]
             lines.append("   :members:" + (f" {members}" if members else ""))
+        if "inherited-members" in self.options:
+            lines.append("   :inherited-members: " + self.options["inherited-members"])
         container = nodes.container()
         nested_parse_with_titles(self.state, StringList(lines, source=self.get_source_info()[0]),
                                  container)
