@@ -36,6 +36,7 @@ from .safeguard import (
     is_descent,
     next_step,
     reference_value,
+    refinement,
     secant_step,
     expand_step,
     too_short,
@@ -65,8 +66,12 @@ class _Search(NamedTuple):
     approximate: bool  # accepted by the approximate (rounding-level) rule
 
 
-def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slope_floor=0.0):
+def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slope_floor=0.0,
+                 refine=True):
     """Backtrack along ``p`` from ``alpha`` until the acceptance rule holds (``tries`` trials).
+
+    With ``refine``, a first trial that is accepted is compared with the minimiser of the
+    quadratic model through its value (:func:`~learnedmin.safeguard.refinement`).
 
     A trial whose gradient is not finite is rejected like one that fails the Armijo test. A
     trial whose predicted decrease ``-g'(x(alpha) - x)`` falls short of ``-slope_floor`` ends
@@ -81,6 +86,10 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slo
             break
         usable = slope < 0 and np.all(np.isfinite(x_new))
         f_new = np.float64(obj.f(x_new)) if usable else np.float64(np.nan)
+        if refine and trial == 0 and armijo(f_new, f_ref, slope, c1):
+            x_new, f_new, slope, alpha = _refine(obj, x, f, g, p, f_ref, c1, project, slope_floor,
+                                                 _Search(True, x_new, f_new, None, alpha, slope,
+                                                         False))
         if armijo(f_new, f_ref, slope, c1):
             g_new = obj.g(x_new, float(f_new))
             if np.all(np.isfinite(g_new)):
@@ -101,6 +110,26 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slo
         with _quiet():
             alpha = float(next_step(np.float64(alpha), np.float64(f), slope, f_new))
     return _Search(False, x, f, g, alpha, 0.0, False)
+
+
+def _refine(obj, x, f, g, p, f_ref, c1, project, slope_floor, found):
+    """``(x, f, slope, alpha)`` of the better of an accepted first trial and the minimiser of
+    the quadratic model through it; the second is tried only where it differs enough."""
+    with _quiet():
+        t, wanted = refinement(np.float64(f), np.float64(found.slope), np.float64(found.f))
+    keep = (found.x, found.f, found.slope, found.alpha)
+    if not wanted:
+        return keep
+    alpha = float(t) * found.alpha
+    with _quiet():
+        x_new = project(x + alpha * p)
+        slope = np.float64(g @ (x_new - x))
+    if not (slope < 0 and slope <= slope_floor and np.all(np.isfinite(x_new))):
+        return keep
+    f_new = np.float64(obj.f(x_new))
+    if armijo(f_new, f_ref, slope, c1) and f_new < found.f:
+        return x_new, f_new, slope, alpha
+    return keep
 
 
 def _expand(obj, x, g, p, f_ref, c1, found, project):
@@ -267,7 +296,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             with _quiet():
                 floor = opts["sufficient_progress"] * float(gr @ fallback)
             found = _line_search(obj, x, f, g, p, f_ref, c1, 1.0, opts["learned_maxls"], project,
-                                 f_start, slope_floor=floor)
+                                 f_start, slope_floor=floor, refine=opts["refine"])
         if found is None or not found.ok:
             source = max(source, FALLBACK)
             # A proposal that is a positive multiple of the fallback (the classical weights) has
@@ -278,7 +307,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             alpha0, tries = (found.alpha * a[fb_slot], opts["maxls"] - opts["learned_maxls"]) \
                 if resume else (1.0, opts["maxls"])
             found = _line_search(obj, x, f, g, d_used, f_ref, c1, alpha0, max(tries, 1), project,
-                                 f_start)
+                                 f_start, refine=opts["refine"])
         if not found.ok:
             source = RESET
             memory = memory_init(initial_scale, dense_like)
@@ -287,7 +316,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
                 scale = np.linalg.norm(s_prev) / np.linalg.norm(gr) if has_prev else initial_scale
                 d_used = -scale * gr
             found = _line_search(obj, x, f, g, d_used, f_ref, c1, 1.0, opts["maxls"], project,
-                                 f_start)
+                                 f_start, refine=opts["refine"])
         if not found.ok:
             return finish(st.PRECISION_LOSS)
         if source == LEARNED and found.alpha != 1.0:

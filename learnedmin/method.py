@@ -227,6 +227,11 @@ class LearnedMinimizer:
         from the matrix ``hess`` returns, or, with ``hessp`` and ``n <= dense_max``, once from
         ``n`` products at ``x0`` (counted in ``nhev``). The truncated direction is then the same
         in any units of the variables.
+    refine : bool
+        Refine accepted first trials (default ``True``): where the minimiser of the quadratic
+        through ``f(x)``, the slope and the trial's value lies outside ``[1/1.1, 1.1]`` times
+        the trial step, ``f`` is evaluated there too and the lower acceptable point is kept.
+        On a quadratic this is an exact line search for one function value and no gradient.
     finite_diff_rel_step : float, optional
         Relative forward-difference step when ``jac`` is not given; default the square root of
         the machine epsilon of ``fun``'s return type (float32 values get a float32-sized step).

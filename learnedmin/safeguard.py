@@ -31,6 +31,20 @@ EXPAND_MIN = 2.0
 EXPAND_MAX = 10.0
 MAX_EXPANSIONS = 4
 
+# Refinement: a first trial that passes the acceptance rule is compared with the minimiser
+# t* alpha of the quadratic through f(x), the slope and f(x + alpha p). Where t* falls outside
+# [1 / REFINE_BAND, REFINE_BAND] the function is evaluated there too (t* clipped to
+# [REFINE_MIN, REFINE_MAX]; EXPAND_MAX where the quadratic has no minimiser) and the lower of the
+# two acceptable points is kept. On a quadratic this is an exact line search for one function
+# value and no gradient: quasi-Newton steps then keep the conjugacy that unit steps lose.
+REFINE_BAND = 1.1
+REFINE_MIN = 0.1
+REFINE_MAX = 1e3
+# ... and only where the model's curvature term f(x + alpha p) - f(x) - slope exceeds
+# REFINE_RESOLUTION |f(x)|: below it the rounding of f decides t (a relative error of about
+# 2 eps |f| / curvature), and the refinement would follow rounding, not the function.
+REFINE_RESOLUTION = 1e-8
+
 # Interpolated trial steps are kept in [SHRINK_MIN, SHRINK_MAX] times the last trial.
 SHRINK_MIN = 1e-2
 SHRINK_MAX = 0.5
@@ -116,3 +130,27 @@ def expand_step(alpha, slope, slope_new):
     frac = safe_div(slope, slope - slope_new, xp.full_like(alpha, EXPAND_MAX), xp)
     frac = xp.where(xp.isfinite(frac) & (slope_new > slope), frac, xp.full_like(alpha, EXPAND_MAX))
     return alpha * xp.clip(frac, EXPAND_MIN, EXPAND_MAX)
+
+
+def refinement(f0, slope, f_alpha):
+    """``(t, wanted)``: the minimiser of the quadratic model as a fraction of the trial step,
+    and whether it differs enough from 1 to be worth a function value.
+
+    ``slope`` is ``g'(x(alpha) - x)``; the model ``phi(t) = f0 + slope t + c t^2`` passes through
+    ``f_alpha`` at ``t = 1``. ``t`` is clipped to ``[REFINE_MIN, REFINE_MAX]``; where ``c <= 0``
+    the model has no minimiser and ``t`` is ``EXPAND_MAX``.
+    """
+    xp = array_namespace(f0, slope, f_alpha)
+    finite = xp.isfinite(f_alpha)
+    curvature = xp.where(finite, f_alpha, f0) - f0 - slope
+    has_min = finite & (curvature > 0) & (slope < 0)
+    resolved = xp.abs(curvature) > REFINE_RESOLUTION * xp.abs(f0)
+    # the curvature is floored where t would exceed REFINE_MAX, and replaced by 1 where the model
+    # has no minimiser, so that t and its derivative stay finite on every row (the unroll
+    # differentiates through t and masks rows afterwards)
+    c = xp.where(has_min, xp.maximum(curvature, -slope / (2.0 * REFINE_MAX)),
+                 xp.ones_like(curvature))
+    t = xp.where(has_min, -slope / (2.0 * c), xp.full_like(slope, EXPAND_MAX))
+    t = xp.clip(t, REFINE_MIN, REFINE_MAX)
+    wanted = resolved & ((t < 1.0 / REFINE_BAND) | (t > REFINE_BAND))
+    return t, wanted

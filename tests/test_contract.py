@@ -260,7 +260,8 @@ def test_maxiter_reached():
 def test_scalar_and_int_x0(x0):
     res = minimize(lambda x: np.sum((x - 0.5) ** 2), x0, method=learned)
     assert res.success and res.x.shape == (1,)
-    assert_allclose(res.x, [0.5], atol=1e-6)
+    # |f'(x)| = 2 |x - 0.5| <= gtol = 1e-5 at success
+    assert_allclose(res.x, [0.5], atol=5e-6)
 
 
 def test_direct_call_with_0d_x0():

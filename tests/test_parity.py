@@ -175,7 +175,7 @@ def test_fallbacks_match_for_a_network_that_proposes_ascent():
     problem = get_family("quadratic").sample(torch.Generator().manual_seed(5), 2)
     net = _perturbed_net(7, scale=2.0)
     with torch.no_grad():
-        net.head.bias.copy_(torch.tensor([-1.0, 0.5, -0.2], dtype=torch.float64))
+        net.head.bias.copy_(torch.tensor([-1.0, 0.5, -1.0], dtype=torch.float64))
     _, trace = _torch_run(net, problem, solver_options(), ITERATIONS)
     sources = torch.stack([info.source for _, info in trace])
     assert bool((sources >= 2).any()), "the test network never triggered the fallback"

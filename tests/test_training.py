@@ -223,7 +223,9 @@ def test_meta_gradient_matches_central_differences_between_decisions():
     net = WeightingNet(hidden=8)
     with torch.no_grad():
         net.head.weight.normal_(0.0, 1.0)
-    steps = 8
+    # six steps: the refined line searches solve these small quadratics to rounding level in
+    # not many more, after which the loss is rounding noise and differences mean nothing
+    steps = 6
 
     def loss_and_decisions():
         state = init_state(problem, net.hidden_size, opts)
@@ -266,9 +268,12 @@ def test_iterations_validation_counts_what_the_numpy_loop_counts():
     from learnedmin.training.evaluate import numpy_instance
     from learnedmin.training.train import _families, validate, validation_problems
 
+    # a loose tolerance keeps the runs short: on ill-conditioned quadratics the refined line
+    # searches act like conjugate gradients, whose iterates amplify rounding differences (numpy's
+    # and torch's) several times over per iteration (1e-13 to 1e-6 in nine iterations seen)
     config = cfg.resolve(None, TINY + ["validation.metric='iterations'", "validation.steps=40",
                                        "validation.batches=2", "validation.batch_size=3",
-                                       "validation.gtol_relative=1e-5"])
+                                       "validation.gtol_relative=1e-3"])
     problems = validation_problems(config, _families(config))
     assert len(problems) == 4  # two families, two batches each
     net = WeightingNet(hidden=8)
@@ -278,7 +283,7 @@ def test_iterations_validation_counts_what_the_numpy_loop_counts():
     for name, problem in problems:
         for i in range(problem.batch):
             fun, jac, x0, _, _ = numpy_instance(problem, i)
-            gtol = 1e-5 * np.max(np.abs(jac(x0)))
+            gtol = 1e-3 * np.max(np.abs(jac(x0)))
             res = minimize(fun, x0, jac=jac, method=method, options={"gtol": gtol, "maxiter": 40})
             expected.setdefault(name, []).append(np.log(max(res.nit, 1) if res.success else 80))
     for name, logs in expected.items():

@@ -65,6 +65,7 @@ from ..safeguard import (
     is_descent,
     next_step,
     reference_value,
+    refinement,
     secant_step,
     too_short,
 )
@@ -147,7 +148,7 @@ def _col(v):
 
 
 def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start,
-                slope_floor=None):
+                slope_floor=None, refine=True):
     """Batched backtracking along ``d``: the trial steps of ``learnedmin.loop._line_search``.
 
     Parameters
@@ -171,6 +172,9 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start
     slope_floor : tensor (B,), optional
         Progress test: a trial whose slope ``g'(x(alpha) - x)`` exceeds it ends the row's search
         unsuccessfully without evaluating ``f`` (default ``0``).
+    refine : bool
+        Compare a first trial that is accepted with the minimiser of the quadratic model through
+        it (:func:`~learnedmin.safeguard.refinement`), as the numpy search does.
 
     Returns
     -------
@@ -208,6 +212,10 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start
         x_eval = _select(usable, x_new, x)
         f_new = torch.where(usable, problem.value(x_eval), nan)
         by_armijo = live & armijo(f_new, f_ref, slope, c1)
+        if refine and trial == 0 and bool(by_armijo.any()):
+            alpha, x_new, x_eval, step_vec, slope, f_new = _refine(
+                problem, x, f, g, d, f_ref, c1, floor, by_armijo,
+                alpha, x_new, x_eval, step_vec, slope, f_new)
         close = live & ~by_armijo & usable & ((f_new - f).abs() <= APPROX_EPS * f.abs())
         accept = by_armijo
         secant = torch.zeros_like(live)
@@ -236,6 +244,26 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start
         alpha = torch.where(live & ~accept, shrunk, alpha)
     return _expand(problem, x, g, d, f_ref, c1, first,
                    _Search(ok, alpha, f_acc, slope_acc), g_acc)
+
+
+def _refine(problem, x, f, g, d, f_ref, c1, floor, rows, alpha, x_new, x_eval, step_vec,
+            slope, f_new):
+    """``learnedmin.loop._refine`` for the ``rows`` accepted at their first trial: where the
+    quadratic model's minimiser differs enough from the trial, try it and keep the lower of the
+    two acceptable points. Returns the trial quantities with the refined rows replaced."""
+    t, wanted = refinement(f, slope, f_new)
+    rows = rows & wanted
+    if not bool(rows.any()):
+        return alpha, x_new, x_eval, step_vec, slope, f_new
+    alpha_t = t * alpha
+    x_t = x + _col(alpha_t) * d
+    slope_t = (g * (x_t - x)).sum(-1)
+    rows = rows & (slope_t < 0) & (slope_t <= floor) & torch.isfinite(x_t).all(-1)
+    f_t = problem.value(_select(rows, x_t, x))
+    better = rows & armijo(f_t, f_ref, slope_t, c1) & (f_t < f_new)
+    return (torch.where(better, alpha_t, alpha), _select(better, x_t, x_new),
+            _select(better, x_t, x_eval), _select(better, x_t - x, step_vec),
+            torch.where(better, slope_t, slope), torch.where(better, f_t, f_new))
 
 
 def _expand(problem, x, g, d, f_ref, c1, rows, found, g_found):
@@ -377,8 +405,9 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f
     proposal_ok = active & ~classical & is_descent(g, p)
     # progress test: the proposal must predict a fraction of the classical step's decrease
     floor = opts["sufficient_progress"] * (g * d_fallback).sum(-1)
+    refine = opts["refine"]
     learned = line_search(problem, x, f, g, p, f_ref, c1, ones, int_like * learned_maxls,
-                          proposal_ok, state.f_start, slope_floor=floor)
+                          proposal_ok, state.f_start, slope_floor=floor, refine=refine)
     need_fallback = active & ~learned.ok
     # A proposal that is a positive multiple of the fallback (the classical weights) has
     # already been searched along: keep backtracking where it stopped.
@@ -390,7 +419,7 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f
         problem, x, f, g, d_fallback, f_ref, c1,
         torch.where(resume, learned.alpha * a_fallback, ones),
         torch.where(resume, int_like * max(maxls - learned_maxls, 1), int_like * maxls),
-        need_fallback, state.f_start,
+        need_fallback, state.f_start, refine=refine,
     )
     need_reset = need_fallback & ~fallback.ok
     scale_reset = state.initial_scale
@@ -401,7 +430,7 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f
             state.initial_scale,
         )
     reset = line_search(problem, x, f, g, -_col(scale_reset) * g, f_ref, c1, ones,
-                        int_like * maxls, need_reset, state.f_start)
+                        int_like * maxls, need_reset, state.f_start, refine=refine)
     taken = active & ~(need_reset & ~reset.ok)
     source = torch.where(
         learned.ok, torch.where(learned.alpha != 1.0, LEARNED_BACKTRACKED, LEARNED),
