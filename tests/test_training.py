@@ -292,6 +292,63 @@ def test_iterations_validation_counts_what_the_numpy_loop_counts():
         cfg.resolve(None, ["validation.metric='calls'"])
 
 
+def test_calls_validation_counts_what_minimize_counts(tmp_path):
+    # the score is the mean log of the calls minimize reports with the same network exported
+    # (instances that miss count 4 * steps)
+    from learnedmin.training.evaluate import numpy_instance
+    from learnedmin.training.train import _families, validate, validation_problems
+
+    config = cfg.resolve(None, TINY + ["validation.metric='calls'", "validation.steps=30",
+                                       "validation.batch_size=3", "validation.gtol_relative=1e-6"])
+    problems = validation_problems(config, _families(config))
+    torch.manual_seed(0)
+    net = WeightingNet(hidden=8)
+    with torch.no_grad():
+        net.head.weight.normal_(0.0, 0.3)
+    score = validate(net, problems, config, solver_options(), "cpu")
+    weights_io.export(net, tmp_path / "net.pt", {"description": "test"})
+    method = LearnedMinimizer(weights=tmp_path / "net.pt")
+    expected, missed = {}, 0
+    for name, problem in problems:
+        for i in range(problem.batch):
+            fun, jac, x0, _, _ = numpy_instance(problem, i)
+            gtol = 1e-6 * np.max(np.abs(jac(x0)))
+            res = minimize(fun, x0, jac=jac, method=method, options={"gtol": gtol, "maxiter": 30})
+            missed += not res.success
+            calls = res.nfev + res.njev if res.success else 120
+            expected.setdefault(name, []).append(np.log(calls))
+    assert missed < sum(len(v) for v in expected.values())  # some instances converge
+    for name, logs in expected.items():
+        assert score["families"][name] == pytest.approx(np.mean(logs), abs=1e-12), name
+
+
+def test_step_length_term_measures_how_far_the_search_moved_the_proposal():
+    from learnedmin.training.train import step_length_term
+
+    problem = get_family("quadratic").sample(torch.Generator().manual_seed(3), 4)
+    opts = solver_options()
+    torch.manual_seed(0)
+    net = WeightingNet(hidden=8)
+    with torch.no_grad():
+        net.head.weight.normal_(0.0, 0.3)
+    state = init_state(problem, net.hidden_size, opts)
+    terms, infos = [], []
+    for _ in range(6):
+        state, info = step(net, problem, state, opts)
+        terms.append(step_length_term(info))
+        infos.append(info)
+    for term, info in zip(terms, infos):
+        own = info.taken & (info.source <= 1)
+        expected = torch.where(own, torch.log(info.alpha.detach()) ** 2, torch.zeros_like(term))
+        assert torch.allclose(term.detach(), expected)
+    total = torch.stack(terms).mean()
+    assert float(total.detach()) > 0  # the line search refined some proposals
+    total.backward()
+    assert float(net.head.bias.grad.abs().sum()) > 0  # and the term reaches the network
+    with pytest.raises(ValueError, match="loss.step_length"):
+        cfg.resolve(None, ["loss.step_length=-1"])
+
+
 # ---------------------------------------------------------------------------------------------
 # training runs, archives, resume
 

@@ -54,6 +54,11 @@ SCHEMA = {
                                   "or 'mixed' (supervised where x* is unique)"),
     "loss.weighting": ("uniform", "weights of the steps: 'uniform', 'linear' or 'final'"),
     "loss.floor": (1e-12, "relative floor inside the log: solved instances stop pulling"),
+    "loss.step_length": (0.0, "weight of the step-length term: the mean over the network's "
+                              "accepted steps of (log alpha)^2, alpha the fraction of the "
+                              "proposal the line search took; it teaches the network to size "
+                              "its proposals so that they are taken as they are (no refinement "
+                              "or backtracking: fewer function calls)"),
     "optim.lr": (1e-3, "Adam learning rate"),
     "optim.weight_decay": (0.0, "Adam weight decay"),
     "optim.clip": (1.0, "gradient clipping: largest global gradient norm"),
@@ -67,7 +72,9 @@ SCHEMA = {
                                   "over validation.steps iterations) or 'iterations' (mean log "
                                   "of the iterations to max|g| <= validation.gtol_relative * "
                                   "max|g0|, at most validation.steps; not reached counts as "
-                                  "twice that)"),
+                                  "twice that) or 'calls' (mean log of the function and "
+                                  "gradient calls of the numpy loop to that tolerance; not "
+                                  "reached counts as 4 * validation.steps)"),
     "validation.gtol_relative": (1e-6, "gradient tolerance of the 'iterations' metric, relative "
                                        "to max|g0| (evaluate.gtol is what `evaluate` uses)"),
     "checkpoint.every": (25, "write a checkpoint every N unrolls"),
@@ -82,7 +89,7 @@ SCHEMA = {
 }
 
 
-VALIDATION_METRICS = ("loss", "iterations")
+VALIDATION_METRICS = ("loss", "iterations", "calls")
 
 
 def _nest(flat):
@@ -220,6 +227,9 @@ def validate(config):
     if not config["validation"]["gtol_relative"] > 0:
         raise ValueError("'validation.gtol_relative' must be > 0; got "
                          f"{config['validation']['gtol_relative']}")
+    if not config["loss"]["step_length"] >= 0:
+        raise ValueError("'loss.step_length' must be >= 0; got "
+                         f"{config['loss']['step_length']}")
     if config["loss"]["weighting"] not in WEIGHTINGS:
         raise ValueError(f"'loss.weighting' must be one of {WEIGHTINGS}; "
                          f"got {config['loss']['weighting']!r}")

@@ -37,6 +37,7 @@ from . import checkpoint as ckpt
 from .config import config_hash
 from .families import get_family, rescale
 from .losses import progress, step_weights, unroll_loss
+from ..loop import LEARNED_BACKTRACKED
 from .unroll import RUNNING, SUCCESS, detach_state, init_state, solver_options, step
 
 __all__ = ["TrainResult", "train", "sample_episode", "validation_problems", "validate",
@@ -156,6 +157,8 @@ def validate(net, problems, config, opts, device):
 
     Returns ``{"score": mean over families, "families": {name: score}}``.
     """
+    if config["validation"]["metric"] == "calls":
+        return _validate_calls(net, problems, config, opts)
     steps = config["validation"]["steps"]
     by_iterations = config["validation"]["metric"] == "iterations"
     weights = step_weights(steps, config["loss"]["weighting"], device=device)
@@ -196,10 +199,52 @@ def validate(net, problems, config, opts, device):
     return {"score": sum(scores.values()) / len(scores), "families": scores}
 
 
+def _validate_calls(net, problems, config, opts):
+    """``validation.metric = "calls"``: the mean log of ``nfev + njev`` of the numpy loop (the
+    code users run) to ``max|g| <= validation.gtol_relative * max|g0|``, with the network's
+    parameters in the numpy mirror of its forward pass. An instance that stops without reaching
+    the tolerance, or is still running after ``validation.steps`` iterations, counts
+    ``4 * steps`` calls."""
+    import numpy as np
+
+    from .._objective import Objective
+    from .._status import SUCCESS as OK
+    from ..loop import run
+    from ..policy import MirroredPolicy
+    from .evaluate import numpy_instance
+
+    params = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in net.state_dict().items()}
+    policy = MirroredPolicy(params, net.feature_clip)
+    steps = config["validation"]["steps"]
+    relative = config["validation"]["gtol_relative"]
+    per_family = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow in the families' own code
+        for name, problem in problems:
+            for i in range(problem.batch):
+                fun, jac, x0, _, _ = numpy_instance(problem, i)
+                gtol = relative * float(np.max(np.abs(jac(x0))))
+                res = run(Objective(fun, jac, None, None, (), x0.size), x0, policy,
+                          {**opts, "maxiter": steps, "gtol": gtol})
+                calls = res["nfev"] + res["njev"] if res["status"] == OK else 4 * steps
+                per_family.setdefault(name, []).append(math.log(max(calls, 1)))
+    scores = {name: float(np.mean(v)) for name, v in per_family.items()}
+    return {"score": sum(scores.values()) / len(scores), "families": scores}
+
+
 def build_net(config, device="cpu"):
     """A fresh ``WeightingNet`` for the config (initialised from ``seed``)."""
     torch.manual_seed(config["seed"])
     return WeightingNet(hidden=config["model"]["hidden"]).to(device)
+
+
+def step_length_term(info):
+    """``(log alpha)^2`` per row for the steps taken along the network's proposal (0 elsewhere):
+    how far the line search had to stretch or shrink the proposal. Refinement and backtracking
+    each cost function calls; a proposal of the right length costs none."""
+    own = info.taken & (info.source <= LEARNED_BACKTRACKED) & (info.alpha > 0)
+    alpha = torch.where(own, info.alpha, torch.ones_like(info.alpha))
+    return torch.where(own, torch.log(alpha) ** 2, torch.zeros_like(alpha))
 
 
 def _average_gradients(net, world):
@@ -222,12 +267,15 @@ def _run_episode(net, optimiser, problem, steps, config, opts, world):
     total, updates, skipped = 0.0, 0, 0
     for start in range(0, steps, u["truncation"]):
         end = min(start + u["truncation"], steps)
-        points, values = [], []
+        points, values, lengths = [], [], []
         for _ in range(start, end):
-            state, _ = step(net, problem, state, opts, u["through_directions"])
+            state, info = step(net, problem, state, opts, u["through_directions"])
             points.append(state.x)
             values.append(state.f)
+            lengths.append(step_length_term(info))
         loss = unroll_loss(problem, points, values, weights[start:end], lc["kind"], lc["floor"])
+        if lc["step_length"] > 0:
+            loss = loss + lc["step_length"] * torch.stack(lengths).mean()
         optimiser.zero_grad(set_to_none=False)
         if loss.requires_grad:
             loss.backward()
