@@ -289,7 +289,7 @@ def test_iterations_validation_counts_what_the_numpy_loop_counts():
     for name, logs in expected.items():
         assert score["families"][name] == pytest.approx(np.mean(logs), abs=1e-12), name
     with pytest.raises(ValueError, match="validation.metric"):
-        cfg.resolve(None, ["validation.metric='calls'"])
+        cfg.resolve(None, ["validation.metric='evaluations'"])
 
 
 def test_calls_validation_counts_what_minimize_counts(tmp_path):
