@@ -16,6 +16,7 @@ with eigenvalues spread evenly over [LAM_MIN, LAM_MAX] and a random orthogonal Q
 """
 
 import argparse
+import textwrap
 
 import numpy as np
 
@@ -89,7 +90,7 @@ def main(out):
         ax.plot(np.arange(K), res.step_weights[:K, i], marker=".", label=name)
     ax.set_xlabel("iteration k")
     ax.set_ylabel("weight $a_{k,i}$")
-    ax.set_title(f"network weights ({label})", fontsize=10)
+    ax.set_title("network weights\n" + textwrap.fill(label, 48), fontsize=8)
     ax.legend(fontsize=8)
 
     ax = axes[1]
