@@ -85,8 +85,17 @@ def test_hessp_preconditioner_costs_n_products_at_the_start():
     assert seen[0][1] != np.eye(n)[0].tolist()
 
 
-def test_with_a_hessian_the_bundled_network_steps_aside_unless_asked():
-    trained = LearnedMinimizer(weights="channel")  # a trained bundled network
+def test_with_a_hessian_the_network_steps_aside_unless_asked(tmp_path):
+    torch = pytest.importorskip("torch")
+    from learnedmin.network import WeightingNet
+    from learnedmin.weights import export
+
+    torch.manual_seed(0)
+    net = WeightingNet(hidden=8)  # a network whose weights vary, trained without Newton-CG
+    with torch.no_grad():
+        net.head.weight.normal_(0.0, 0.5)
+    export(net, tmp_path / "net.pt", {"description": "varying"})
+    trained = LearnedMinimizer(weights=tmp_path / "net.pt")
     res = minimize(rosen, X0, jac=rosen_der, hess=rosen_hess, method=trained)
     assert_allclose(res.step_weights, np.tile([0.0, 0.0, 1.0], (res.nit, 1)))
     forced = minimize(rosen, X0, jac=rosen_der, hess=rosen_hess, method=trained,
