@@ -37,9 +37,12 @@ MAX_EXPANSIONS = 4
 # [REFINE_MIN, REFINE_MAX]; EXPAND_MAX where the quadratic has no minimiser) and the lower of the
 # two acceptable points is kept. On a quadratic this is an exact line search for one function
 # value and no gradient: quasi-Newton steps then keep the conjugacy that unit steps lose.
+# REFINE_MAX is large because the first trial of a run is a blind guess (1 % of |x0|, or 0.01
+# from the origin) that may be orders of magnitude too short; a far refined trial still has to
+# pass the acceptance rule and beat the first.
 REFINE_BAND = 1.1
 REFINE_MIN = 0.1
-REFINE_MAX = 1e3
+REFINE_MAX = 1e6
 # ... and only where the model's curvature term f(x + alpha p) - f(x) - slope exceeds
 # REFINE_RESOLUTION |f(x)|: below it the rounding of f decides t (a relative error of about
 # 2 eps |f| / curvature), and the refinement would follow rounding, not the function.
