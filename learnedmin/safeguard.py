@@ -155,5 +155,5 @@ def refinement(f0, slope, f_alpha):
                  xp.ones_like(curvature))
     t = xp.where(has_min, -slope / (2.0 * c), xp.full_like(slope, EXPAND_MAX))
     t = xp.clip(t, REFINE_MIN, REFINE_MAX)
-    wanted = resolved & ((t < 1.0 / REFINE_BAND) | (t > REFINE_BAND))
+    wanted = finite & resolved & ((t < 1.0 / REFINE_BAND) | (t > REFINE_BAND))
     return t, wanted

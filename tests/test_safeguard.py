@@ -5,12 +5,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from learnedmin.safeguard import (
+    EXPAND_MAX,
+    REFINE_MAX,
+    REFINE_MIN,
     SHRINK_MAX,
     SHRINK_MIN,
     armijo,
     is_descent,
     next_step,
     reference_value,
+    refinement,
 )
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
@@ -53,3 +57,48 @@ def test_next_step_is_exact_on_a_quadratic():
         new = next_step(np.float64(alpha), np.float64(phi(0)), np.float64(-2 * alpha),
                         np.float64(phi(alpha)))
         assert abs(new - expected) < 1e-12, (alpha, new, expected)
+
+
+@given(c=st.floats(1e-3, 1e3), t_star=st.floats(0.2, 50.0), f0=finite)
+def test_refinement_finds_the_minimiser_of_a_quadratic(c, t_star, f0):
+    # phi(t) = f0 + slope t + c t^2 with its minimiser at t_star: slope = -2 c t_star
+    slope = -2.0 * c * t_star
+    f1 = f0 + slope + c
+    t, wanted = refinement(np.float64(f0), np.float64(slope), np.float64(f1))
+    if abs(c) > 1e-8 * abs(f0):  # resolved above the rounding of f
+        assert t == np.clip(t_star, REFINE_MIN, REFINE_MAX) or abs(t - t_star) <= 1e-6 * t_star
+        assert bool(wanted) == (not 1 / 1.1 <= t_star <= 1.1) or abs(t_star - 1.1) < 1e-6 \
+            or abs(t_star - 1 / 1.1) < 1e-6
+    else:
+        assert not wanted
+
+
+def test_refinement_without_a_minimiser_or_a_value():
+    f = np.float64
+    t, wanted = refinement(f(1.0), f(-1.0), f(-0.5))  # concave along the step
+    assert t == EXPAND_MAX and wanted
+    t, wanted = refinement(f(1.0), f(-1.0), f(np.nan))
+    assert np.isfinite(t) and not wanted
+    t, wanted = refinement(f(0.0), f(-1.0), f(-1.0 + 1e-9))  # tiny curvature: far minimiser
+    assert t == REFINE_MAX and wanted
+    t, wanted = refinement(f(1.0), f(-1.0), f(1e-9))  # the same curvature, below f's rounding
+    assert not wanted
+
+
+def test_refined_first_step_is_exact_on_a_quadratic_for_one_function_value():
+    from scipy.optimize import minimize
+
+    from learnedmin import FixedWeights, LearnedMinimizer
+
+    a = np.array([1.0, 30.0])
+    fun, jac = (lambda x: 0.5 * float(a @ x ** 2)), (lambda x: a * x)
+    x0 = np.array([1.0, 1.0])
+    opts = {"maxiter": 1, "gtol": 0.0}
+    method = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
+    res = minimize(fun, x0, jac=jac, method=method, options=opts)
+    # the exact step along -g from x0: g'g / g'Ag
+    g = jac(x0)
+    assert np.allclose(res.x, x0 - (g @ g) / (g @ (a * g)) * g, rtol=1e-10)
+    assert res.njev == 2  # x0 and the accepted point: the refinement evaluates f only
+    plain = minimize(fun, x0, jac=jac, method=method, options={**opts, "refine": False})
+    assert not np.allclose(plain.x, res.x)
