@@ -195,10 +195,7 @@ def test_meta_gradient_is_finite_with_frozen_rows(through):
     # network's gradient from the frozen row's degenerate computations
     problem = get_family("quadratic").sample(torch.Generator().manual_seed(0), 3)
     problem = problem._replace(x0=torch.cat([problem.x_star[:1], problem.x0[1:]]))
-    torch.manual_seed(0)
-    net = WeightingNet(hidden=8)
-    with torch.no_grad():
-        net.head.weight.normal_(0.0, 0.3)
+    net = _varying_net(0.3)
     opts = solver_options()
     state = init_state(problem, net.hidden_size, opts)
     values = []
@@ -214,15 +211,21 @@ def test_meta_gradient_is_finite_with_frozen_rows(through):
     assert float(grads.abs().max()) > 0
 
 
+def _varying_net(scale):
+    """A small network whose outputs vary with its input (seeded head weights)."""
+    torch.manual_seed(0)
+    net = WeightingNet(hidden=8)
+    with torch.no_grad():
+        net.head.weight.normal_(0.0, scale)
+    return net
+
+
 def test_meta_gradient_matches_central_differences_between_decisions():
     # with every accept/backtrack/fallback decision unchanged, the loss is a smooth function of
     # the network's parameters (the accepted steps included): autograd must match differences
     problem = get_family("quadratic").sample(torch.Generator().manual_seed(0), 4)
     opts = solver_options()
-    torch.manual_seed(0)
-    net = WeightingNet(hidden=8)
-    with torch.no_grad():
-        net.head.weight.normal_(0.0, 1.0)
+    net = _varying_net(1.0)
     # six steps: the refined line searches solve these small quadratics to rounding level in
     # not many more, after which the loss is rounding noise and differences mean nothing
     steps = 6
@@ -301,10 +304,7 @@ def test_calls_validation_counts_what_minimize_counts(tmp_path):
     config = cfg.resolve(None, TINY + ["validation.metric='calls'", "validation.steps=30",
                                        "validation.batch_size=3", "validation.gtol_relative=1e-6"])
     problems = validation_problems(config, _families(config))
-    torch.manual_seed(0)
-    net = WeightingNet(hidden=8)
-    with torch.no_grad():
-        net.head.weight.normal_(0.0, 0.3)
+    net = _varying_net(0.3)
     score = validate(net, problems, config, solver_options(), "cpu")
     weights_io.export(net, tmp_path / "net.pt", {"description": "test"})
     method = LearnedMinimizer(weights=tmp_path / "net.pt")
@@ -327,10 +327,7 @@ def test_step_length_term_measures_how_far_the_search_moved_the_proposal():
 
     problem = get_family("quadratic").sample(torch.Generator().manual_seed(3), 4)
     opts = solver_options()
-    torch.manual_seed(0)
-    net = WeightingNet(hidden=8)
-    with torch.no_grad():
-        net.head.weight.normal_(0.0, 0.3)
+    net = _varying_net(0.3)
     state = init_state(problem, net.hidden_size, opts)
     terms, infos = [], []
     for _ in range(6):
