@@ -86,11 +86,11 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slo
             break
         usable = slope < 0 and np.all(np.isfinite(x_new))
         f_new = np.float64(obj.f(x_new)) if usable else np.float64(np.nan)
-        if refine and trial == 0 and armijo(f_new, f_ref, slope, c1):
+        accepted = armijo(f_new, f_ref, slope, c1)
+        if accepted and refine and trial == 0:  # a refined trial passes the same rule
             x_new, f_new, slope, alpha = _refine(obj, x, f, g, p, f_ref, c1, project, slope_floor,
-                                                 _Search(True, x_new, f_new, None, alpha, slope,
-                                                         False))
-        if armijo(f_new, f_ref, slope, c1):
+                                                 x_new, f_new, slope, alpha)
+        if accepted:
             g_new = obj.g(x_new, float(f_new))
             if np.all(np.isfinite(g_new)):
                 found = _Search(True, x_new, float(f_new), g_new, alpha, float(slope), False)
@@ -112,22 +112,23 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slo
     return _Search(False, x, f, g, alpha, 0.0, False)
 
 
-def _refine(obj, x, f, g, p, f_ref, c1, project, slope_floor, found):
+def _refine(obj, x, f, g, p, f_ref, c1, project, slope_floor, x_trial, f_trial, slope_trial,
+            alpha_trial):
     """``(x, f, slope, alpha)`` of the better of an accepted first trial and the minimiser of
     the quadratic model through it; the second is tried only where it differs enough."""
+    keep = (x_trial, f_trial, slope_trial, alpha_trial)
     with _quiet():
-        t, wanted = refinement(np.float64(f), np.float64(found.slope), np.float64(found.f))
-    keep = (found.x, found.f, found.slope, found.alpha)
+        t, wanted = refinement(np.float64(f), slope_trial, f_trial)
     if not wanted:
         return keep
-    alpha = float(t) * found.alpha
+    alpha = float(t) * alpha_trial
     with _quiet():
         x_new = project(x + alpha * p)
         slope = np.float64(g @ (x_new - x))
     if not (slope < 0 and slope <= slope_floor and np.all(np.isfinite(x_new))):
         return keep
     f_new = np.float64(obj.f(x_new))
-    if armijo(f_new, f_ref, slope, c1) and f_new < found.f:
+    if armijo(f_new, f_ref, slope, c1) and f_new < f_trial:
         return x_new, f_new, slope, alpha
     return keep
 

@@ -29,15 +29,16 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from .. import weights as weights_io
+from ..loop import LEARNED_BACKTRACKED
 from ..network import WeightingNet
 from . import checkpoint as ckpt
 from .config import config_hash
 from .families import get_family, rescale
 from .losses import progress, step_weights, unroll_loss
-from ..loop import LEARNED_BACKTRACKED
 from .unroll import RUNNING, SUCCESS, detach_state, init_state, solver_options, step
 
 __all__ = ["TrainResult", "train", "sample_episode", "validation_problems", "validate",
@@ -205,8 +206,6 @@ def _validate_calls(net, problems, config, opts):
     parameters in the numpy mirror of its forward pass. An instance that stops without reaching
     the tolerance, or is still running after ``validation.steps`` iterations, counts
     ``4 * steps`` calls."""
-    import numpy as np
-
     from .._objective import Objective
     from .._status import SUCCESS as OK
     from ..loop import run
@@ -272,7 +271,8 @@ def _run_episode(net, optimiser, problem, steps, config, opts, world):
             state, info = step(net, problem, state, opts, u["through_directions"])
             points.append(state.x)
             values.append(state.f)
-            lengths.append(step_length_term(info))
+            if lc["step_length"] > 0:
+                lengths.append(step_length_term(info))
         loss = unroll_loss(problem, points, values, weights[start:end], lc["kind"], lc["floor"])
         if lc["step_length"] > 0:
             loss = loss + lc["step_length"] * torch.stack(lengths).mean()
