@@ -35,6 +35,7 @@ from .safeguard import (
     armijo,
     is_descent,
     next_step,
+    REFINE_BAND,
     reference_value,
     refinement,
     secant_step,
@@ -67,11 +68,12 @@ class _Search(NamedTuple):
 
 
 def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slope_floor=0.0,
-                 refine=True):
+                 refine=True, band=REFINE_BAND):
     """Backtrack along ``p`` from ``alpha`` until the acceptance rule holds (``tries`` trials).
 
     With ``refine``, a first trial that is accepted is compared with the minimiser of the
-    quadratic model through its value (:func:`~learnedmin.safeguard.refinement`).
+    quadratic model through its value where that lies outside ``[1 / band, band]`` times the
+    trial step (:func:`~learnedmin.safeguard.refinement`).
 
     A trial whose gradient is not finite is rejected like one that fails the Armijo test. A
     trial whose predicted decrease ``-g'(x(alpha) - x)`` falls short of ``-slope_floor`` ends
@@ -89,7 +91,7 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slo
         accepted = armijo(f_new, f_ref, slope, c1)
         if accepted and refine and trial == 0:  # a refined trial passes the same rule
             x_new, f_new, slope, alpha = _refine(obj, x, f, g, p, f_ref, c1, project, slope_floor,
-                                                 x_new, f_new, slope, alpha)
+                                                 x_new, f_new, slope, alpha, band)
         if accepted:
             g_new = obj.g(x_new, float(f_new))
             if np.all(np.isfinite(g_new)):
@@ -113,12 +115,12 @@ def _line_search(obj, x, f, g, p, f_ref, c1, alpha, tries, project, f_start, slo
 
 
 def _refine(obj, x, f, g, p, f_ref, c1, project, slope_floor, x_trial, f_trial, slope_trial,
-            alpha_trial):
+            alpha_trial, band):
     """``(x, f, slope, alpha)`` of the better of an accepted first trial and the minimiser of
     the quadratic model through it; the second is tried only where it differs enough."""
     keep = (x_trial, f_trial, slope_trial, alpha_trial)
     with _quiet():
-        t, wanted = refinement(np.float64(f), slope_trial, f_trial)
+        t, wanted = refinement(np.float64(f), slope_trial, f_trial, band)
     if not wanted:
         return keep
     alpha = float(t) * alpha_trial
@@ -214,6 +216,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
         step0 = 1e-2 * x_scale if x_scale > 0 else 1e-2
     initial_scale = np.float64(step0 / g0_norm) if g0_norm > 0 else np.float64(1.0)
     cg_maxiter = opts["cg_maxiter"] or 20 * n
+    search_opts = {"refine": opts["refine"], "band": opts["refine_band"]}
     x0_diagonal = None  # Jacobi preconditioner from hessp products at x0 (small n only)
 
     # Dense BFGS for small problems, L-BFGS otherwise (DESIGN section 2, second-order slot).
@@ -297,7 +300,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             with _quiet():
                 floor = opts["sufficient_progress"] * float(gr @ fallback)
             found = _line_search(obj, x, f, g, p, f_ref, c1, 1.0, opts["learned_maxls"], project,
-                                 f_start, slope_floor=floor, refine=opts["refine"])
+                                 f_start, slope_floor=floor, **search_opts)
         if found is None or not found.ok:
             source = max(source, FALLBACK)
             # A proposal that is a positive multiple of the fallback (the classical weights) has
@@ -308,7 +311,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             alpha0, tries = (found.alpha * a[fb_slot], opts["maxls"] - opts["learned_maxls"]) \
                 if resume else (1.0, opts["maxls"])
             found = _line_search(obj, x, f, g, d_used, f_ref, c1, alpha0, max(tries, 1), project,
-                                 f_start, refine=opts["refine"])
+                                 f_start, **search_opts)
         if not found.ok:
             source = RESET
             memory = memory_init(initial_scale, dense_like)
@@ -317,7 +320,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
                 scale = np.linalg.norm(s_prev) / np.linalg.norm(gr) if has_prev else initial_scale
                 d_used = -scale * gr
             found = _line_search(obj, x, f, g, d_used, f_ref, c1, 1.0, opts["maxls"], project,
-                                 f_start, refine=opts["refine"])
+                                 f_start, **search_opts)
         if not found.ok:
             return finish(st.PRECISION_LOSS)
         if source == LEARNED and found.alpha != 1.0:

@@ -232,6 +232,10 @@ class LearnedMinimizer:
         through ``f(x)``, the slope and the trial's value lies outside ``[1/1.1, 1.1]`` times
         the trial step, ``f`` is evaluated there too and the lower acceptable point is kept.
         On a quadratic this is an exact line search for one function value and no gradient.
+    refine_band : float
+        The width of that band, ``[1/refine_band, refine_band]`` (default ``1.1``, > 1). A wider
+        band refines less often: fewer function values on easy problems, less conjugacy on
+        ill-conditioned ones.
     finite_diff_rel_step : float, optional
         Relative forward-difference step when ``jac`` is not given; default the square root of
         the machine epsilon of ``fun``'s return type (float32 values get a float32-sized step).

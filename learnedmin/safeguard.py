@@ -135,9 +135,10 @@ def expand_step(alpha, slope, slope_new):
     return alpha * xp.clip(frac, EXPAND_MIN, EXPAND_MAX)
 
 
-def refinement(f0, slope, f_alpha):
+def refinement(f0, slope, f_alpha, band=REFINE_BAND):
     """``(t, wanted)``: the minimiser of the quadratic model as a fraction of the trial step,
-    and whether it differs enough from 1 to be worth a function value.
+    and whether it lies outside ``[1 / band, band]``, far enough from 1 to be worth a function
+    value.
 
     ``slope`` is ``g'(x(alpha) - x)``; the model ``phi(t) = f0 + slope t + c t^2`` passes through
     ``f_alpha`` at ``t = 1``. ``t`` is clipped to ``[REFINE_MIN, REFINE_MAX]``; where ``c <= 0``
@@ -155,5 +156,5 @@ def refinement(f0, slope, f_alpha):
                  xp.ones_like(curvature))
     t = xp.where(has_min, -slope / (2.0 * c), xp.full_like(slope, EXPAND_MAX))
     t = xp.clip(t, REFINE_MIN, REFINE_MAX)
-    wanted = finite & resolved & ((t < 1.0 / REFINE_BAND) | (t > REFINE_BAND))
+    wanted = finite & resolved & ((t < 1.0 / band) | (t > band))
     return t, wanted

@@ -191,3 +191,10 @@ def test_stall_watch_matches():
     sources = torch.stack([info.source for _, info in trace])
     assert bool((sources == CLASSICAL).any()), "the stall watch never took over"
     _check_parity(net, problem, opts, lambda: EagerPolicy(net))
+
+
+def test_a_wider_refinement_band_matches():
+    # the band is an option of both loops: a wide one changes which trials are refined
+    problem = get_family("rosenbrock").sample(torch.Generator().manual_seed(4), 2)
+    net = _perturbed_net(1)
+    _check_parity(net, problem, solver_options(refine_band=3.0), lambda: EagerPolicy(net))

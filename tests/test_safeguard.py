@@ -1,6 +1,7 @@
 """The acceptance rule and step shrinking."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -102,3 +103,31 @@ def test_refined_first_step_is_exact_on_a_quadratic_for_one_function_value():
     assert res.njev == 2  # x0 and the accepted point: the refinement evaluates f only
     plain = minimize(fun, x0, jac=jac, method=method, options={**opts, "refine": False})
     assert not np.allclose(plain.x, res.x)
+
+
+def test_the_refinement_band_decides_which_trials_are_refined():
+    from scipy.optimize import minimize
+
+    from learnedmin import FixedWeights, LearnedMinimizer
+
+    method = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
+    f = np.float64
+    # a trial at 1.5 times the minimiser: refined in the default band, kept in [1/2, 2]
+    # (phi(t) = 1 - t + 0.75 t^2, minimiser 2/3)
+    t, wanted = refinement(f(1.0), f(-1.0), f(0.75))
+    assert abs(t - 2.0 / 3.0) < 1e-12 and wanted
+    assert not refinement(f(1.0), f(-1.0), f(0.75), band=2.0)[1]
+    a = np.array([1.0, 30.0])
+    fun, jac = (lambda x: 0.5 * float(a @ x ** 2)), (lambda x: a * x)
+    runs = {band: minimize(fun, np.ones(2), jac=jac, method=method,
+                           options={"refine_band": band, "gtol": 1e-8})
+            for band in (1.1, 1e300)}
+    off = minimize(fun, np.ones(2), jac=jac, method=method, options={"refine": False,
+                                                                     "gtol": 1e-8})
+    assert runs[1.1].success and runs[1e300].success
+    # a band no minimiser leaves is no refinement at all
+    assert np.array_equal(runs[1e300].x, off.x) and runs[1e300].nfev == off.nfev
+    assert runs[1.1].nfev != off.nfev
+    for bad in (1.0, 0.5, float("nan"), True):
+        with pytest.raises(ValueError, match="refine_band"):
+            minimize(fun, np.ones(2), jac=jac, method=method, options={"refine_band": bad})

@@ -467,3 +467,25 @@ def test_chebyshev_steps_follow_the_formula():
     k = np.arange(4)
     expected = 1.0 / (5.0 + 4.0 * np.cos((2 * k + 1) * np.pi / 8))
     assert np.allclose(steps, expected, rtol=1e-15)
+
+
+def test_headroom_measures_the_classical_rule(capsys, tmp_path):
+    from learnedmin.training.headroom import BANDS
+
+    out = tmp_path / "headroom.json"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    assert main(["headroom", "--config", os.path.join(root, "configs", "default.toml"), "--quick",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert "floor over all instances" in capsys.readouterr().out
+    assert report["steps"] > 100
+    for row in report["families"].values():
+        # every iteration costs f and g at least: the floor is a fraction of the calls
+        assert 0 < row["median_floor"] <= 1
+        assert row["median_calls_per_iteration"] >= 2
+        assert set(row["median_calls_by_band"]) == {"1.1", "1.3", "2", "4", "none"}
+    for fraction in report["in_band"].values():
+        assert 0 <= fraction <= 1
+    assert len(report["gates"]) == len(BANDS)
+    # the oracle picks the best setting, the default among them, for every instance
+    assert report["oracle_gate"] <= min(1.0, *report["gates"].values())

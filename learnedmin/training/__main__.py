@@ -12,6 +12,10 @@ and measured by::
     python -m learnedmin.training evaluate --config configs/default.toml \\
         --weights learnedmin/weights/default.pt
 
+How many of the classical rule's calls any learned step rule could save::
+
+    python -m learnedmin.training headroom --config configs/default.toml
+
 The untrained network (it reproduces the classical rule, L-BFGS behind the same safeguard)::
 
     python -m learnedmin.training export --untrained --out learnedmin/weights/default.pt
@@ -70,6 +74,14 @@ def build_parser():
                    help="a few instances only (a smoke test, not a measurement)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
+    p = sub.add_parser("headroom", help="measure how many of the classical rule's calls a "
+                                        "learned step rule could save",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog)
+    _common(p)
+    p.add_argument("--quick", action="store_true",
+                   help="a few instances only (a smoke test, not a measurement)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+
     p = sub.add_parser("export", help="write an archive: the untrained network, or the best "
                                       "network of a checkpoint")
     _common(p)
@@ -121,6 +133,17 @@ def _evaluate(args):
     return 0
 
 
+def _headroom(args):
+    from .headroom import format_headroom, headroom
+
+    report = headroom(_config(args), quick=args.quick)
+    print(format_headroom(report))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2, sort_keys=True)
+    return 0
+
+
 def _export(args):
     import torch
 
@@ -160,7 +183,8 @@ def main(argv=None):
     """Entry point of ``learnedmin-train``; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "evaluate": _evaluate, "export": _export}[args.command](args)
+        return {"train": _train, "evaluate": _evaluate, "headroom": _headroom,
+                "export": _export}[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"learnedmin-train {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -59,6 +59,7 @@ from ..directions import (
 from ..safeguard import (
     APPROX_EPS,
     MAX_EXPANSIONS,
+    REFINE_BAND,
     approximately_acceptable,
     armijo,
     expand_step,
@@ -148,7 +149,7 @@ def _col(v):
 
 
 def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start,
-                slope_floor=None, refine=True):
+                slope_floor=None, refine=True, band=REFINE_BAND):
     """Batched backtracking along ``d``: the trial steps of ``learnedmin.loop._line_search``.
 
     Parameters
@@ -175,6 +176,9 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start
     refine : bool
         Compare a first trial that is accepted with the minimiser of the quadratic model through
         it (:func:`~learnedmin.safeguard.refinement`), as the numpy search does.
+    band : float
+        The refinement tries the model's minimiser where it lies outside ``[1 / band, band]``
+        times the trial step.
 
     Returns
     -------
@@ -215,7 +219,7 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start
         if refine and trial == 0 and bool(by_armijo.any()):
             alpha, x_new, x_eval, step_vec, slope, f_new = _refine(
                 problem, x, f, g, d, f_ref, c1, floor, by_armijo,
-                alpha, x_new, x_eval, step_vec, slope, f_new)
+                alpha, x_new, x_eval, step_vec, slope, f_new, band)
         close = live & ~by_armijo & usable & ((f_new - f).abs() <= APPROX_EPS * f.abs())
         accept = by_armijo
         secant = torch.zeros_like(live)
@@ -247,11 +251,11 @@ def line_search(problem, x, f, g, d, f_ref, c1, alpha, tries, searching, f_start
 
 
 def _refine(problem, x, f, g, d, f_ref, c1, floor, rows, alpha, x_new, x_eval, step_vec,
-            slope, f_new):
+            slope, f_new, band):
     """``learnedmin.loop._refine`` for the ``rows`` accepted at their first trial: where the
     quadratic model's minimiser differs enough from the trial, try it and keep the lower of the
     two acceptable points. Returns the trial quantities with the refined rows replaced."""
-    t, wanted = refinement(f, slope, f_new)
+    t, wanted = refinement(f, slope, f_new, band)
     rows = rows & wanted
     if not bool(rows.any()):
         return alpha, x_new, x_eval, step_vec, slope, f_new
@@ -405,9 +409,10 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f
     proposal_ok = active & ~classical & is_descent(g, p)
     # progress test: the proposal must predict a fraction of the classical step's decrease
     floor = opts["sufficient_progress"] * (g * d_fallback).sum(-1)
-    refine = opts["refine"]
+    refine, band = opts["refine"], opts["refine_band"]
     learned = line_search(problem, x, f, g, p, f_ref, c1, ones, int_like * learned_maxls,
-                          proposal_ok, state.f_start, slope_floor=floor, refine=refine)
+                          proposal_ok, state.f_start, slope_floor=floor, refine=refine,
+                          band=band)
     need_fallback = active & ~learned.ok
     # A proposal that is a positive multiple of the fallback (the classical weights) has
     # already been searched along: keep backtracking where it stopped.
@@ -419,7 +424,7 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f
         problem, x, f, g, d_fallback, f_ref, c1,
         torch.where(resume, learned.alpha * a_fallback, ones),
         torch.where(resume, int_like * max(maxls - learned_maxls, 1), int_like * maxls),
-        need_fallback, state.f_start, refine=refine,
+        need_fallback, state.f_start, refine=refine, band=band,
     )
     need_reset = need_fallback & ~fallback.ok
     scale_reset = state.initial_scale
@@ -430,7 +435,8 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f
             state.initial_scale,
         )
     reset = line_search(problem, x, f, g, -_col(scale_reset) * g, f_ref, c1, ones,
-                        int_like * maxls, need_reset, state.f_start, refine=refine)
+                        int_like * maxls, need_reset, state.f_start, refine=refine,
+                        band=band)
     taken = active & ~(need_reset & ~reset.ok)
     source = torch.where(
         learned.ok, torch.where(learned.alpha != 1.0, LEARNED_BACKTRACKED, LEARNED),
