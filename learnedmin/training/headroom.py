@@ -13,8 +13,9 @@ remove:
    it is close to the exact line minimum, so a proposal saves the refinement's function value
    only where it already lies within ``[1/band, band]`` of it. Reported: how often that holds for
    the unit step (the classical rule), for the previous step's multiplier carried forward, and
-   for a *linear probe* (least squares on the network's transformed features, fitted on half of
-   the instances, tested on the other half). The first iteration is left out: its step is a
+   for two probes fitted on the network's transformed features of half of the instances and
+   tested on the other half: a *linear probe* (least squares) and a *network probe* (a small
+   tanh network, least absolute deviations). The first iteration is left out: its step is a
    blind guess that no dimension-free feature can size.
 3. **Refinement gates.** The same loop with wider refinement bands and without refinement, and
    an oracle that picks the best of these settings for every instance.
@@ -100,6 +101,42 @@ def _name(band):
     return "none" if band is None else f"{band:g}"
 
 
+def _mlp_probe(train, test, steps=2000, seed=0):
+    """In-band fractions ``(train, test)`` of a small tanh network (two layers of 64) fitted to
+    the log-multiplier by least absolute deviations (a median regression, which suits a
+    fraction-within-a-band score) on the transformed features of ``train``."""
+    (xa, ya), (xb, yb) = train, test
+    if len(ya) == 0 or len(yb) == 0:
+        return math.nan, math.nan
+    gen = torch.Generator().manual_seed(seed)
+    dims = (xa.shape[1], 64, 64, 1)
+    params = []
+    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+        bound = 1.0 / math.sqrt(fan_in)
+        params += [((torch.rand(fan_in, fan_out, generator=gen, dtype=torch.float64) * 2 - 1)
+                    * bound).requires_grad_(),
+                   torch.zeros(fan_out, dtype=torch.float64, requires_grad=True)]
+
+    def forward(x):
+        for i in range(0, len(params), 2):
+            x = x @ params[i] + params[i + 1]
+            if i + 2 < len(params):
+                x = torch.tanh(x)
+        return x[:, 0]
+
+    x_train, x_test = (torch.from_numpy(_transform(x)) for x in (xa, xb))
+    target = torch.from_numpy(np.clip(ya, -_PROBE_CLIP, _PROBE_CLIP))
+    optimiser = torch.optim.Adam(params, lr=1e-3)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        loss = (forward(x_train) - target).abs().mean()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        return tuple(float(np.mean(np.abs(y - forward(x).numpy()) < math.log(REFINE_BAND)))
+                     for x, y in ((x_train, ya), (x_test, yb)))
+
+
 def _ratio(calls, base):
     with np.errstate(invalid="ignore", divide="ignore"):
         r = calls / base
@@ -119,12 +156,12 @@ def headroom(config, quick=False):
             warnings.simplefilter("ignore", RuntimeWarning)  # user-side overflow in test functions
             inst = _instances(config, ev["families"], 2 if quick else ev["instances"], 5)
             inst += _classic_instances()[: 4 if quick else None]
-            return _measure(inst, ev["gtol"], maxiter, t0)
+            return _measure(inst, ev["gtol"], maxiter, t0, quick)
     finally:
         torch.set_num_threads(threads)
 
 
-def _measure(inst, relative_gtol, maxiter, t0):
+def _measure(inst, relative_gtol, maxiter, t0, quick):
     groups = [g.split(":")[0] for g, *_ in inst]
     calls = {REFINE_BAND: []} | {band: [] for band in BANDS}
     nit, feats, targets = [], [], []
@@ -172,7 +209,8 @@ def _measure(inst, relative_gtol, maxiter, t0):
         return (np.concatenate([f for f, m in zip(feats, mask) if m]),
                 np.concatenate([t for t, m in zip(targets, mask) if m]))
 
-    test = pooled(half[1])
+    train, test = pooled(half[0]), pooled(half[1])
+    mlp_train, mlp_test = _mlp_probe(train, test, steps=200 if quick else 2000)
     ok = np.isfinite(base)
     oracle = np.min(np.stack(list(calls.values())), axis=0)
     return {
@@ -184,7 +222,9 @@ def _measure(inst, relative_gtol, maxiter, t0):
         "in_band": {
             "unit_step": float(np.mean(np.abs(every) < log_band)),
             "carried_forward": float(np.mean(np.abs(every - carried) < log_band)),
-            "linear_probe": _probe(pooled(half[0]), test),
+            "linear_probe": _probe(train, test),
+            "network_probe": mlp_test,
+            "network_probe_on_its_training_half": mlp_train,
             "unit_step_on_probe_test": float(np.mean(np.abs(test[1]) < log_band)),
         },
         "gates": {_name(band): float(np.median(_ratio(calls[band], base))) for band in BANDS},
@@ -215,8 +255,10 @@ def format_headroom(report):
         f"{report['median_floor']:.2f} of the calls",
         f"    steps within [1/{report['band']}, {report['band']}] of the accepted multiplier "
         f"({report['steps']} steps after the first): unit step {b['unit_step']:.2f}, "
-        f"carried forward {b['carried_forward']:.2f}, linear probe {b['linear_probe']:.2f} "
-        f"(unit step on the probe's test half {b['unit_step_on_probe_test']:.2f})",
+        f"carried forward {b['carried_forward']:.2f}; on the probes' test half: linear probe "
+        f"{b['linear_probe']:.2f}, network probe {b['network_probe']:.2f} (on its training half "
+        f"{b['network_probe_on_its_training_half']:.2f}), unit step "
+        f"{b['unit_step_on_probe_test']:.2f}",
         "    median ratio of calls to the default band: " + ", ".join(
             f"band {k} {v:.3f}" for k, v in report["gates"].items())
         + f"; best setting per instance {report['oracle_gate']:.3f}",
