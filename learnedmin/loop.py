@@ -31,11 +31,11 @@ from .directions import (
 from .safeguard import (
     APPROX_EPS,
     MAX_EXPANSIONS,
+    REFINE_BAND,
     approximately_acceptable,
     armijo,
     is_descent,
     next_step,
-    REFINE_BAND,
     reference_value,
     refinement,
     secant_step,

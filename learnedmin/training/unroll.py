@@ -409,10 +409,9 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f
     proposal_ok = active & ~classical & is_descent(g, p)
     # progress test: the proposal must predict a fraction of the classical step's decrease
     floor = opts["sufficient_progress"] * (g * d_fallback).sum(-1)
-    refine, band = opts["refine"], opts["refine_band"]
+    search = {"refine": opts["refine"], "band": opts["refine_band"]}
     learned = line_search(problem, x, f, g, p, f_ref, c1, ones, int_like * learned_maxls,
-                          proposal_ok, state.f_start, slope_floor=floor, refine=refine,
-                          band=band)
+                          proposal_ok, state.f_start, slope_floor=floor, **search)
     need_fallback = active & ~learned.ok
     # A proposal that is a positive multiple of the fallback (the classical weights) has
     # already been searched along: keep backtracking where it stopped.
@@ -424,7 +423,7 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f
         problem, x, f, g, d_fallback, f_ref, c1,
         torch.where(resume, learned.alpha * a_fallback, ones),
         torch.where(resume, int_like * max(maxls - learned_maxls, 1), int_like * maxls),
-        need_fallback, state.f_start, refine=refine, band=band,
+        need_fallback, state.f_start, **search,
     )
     need_reset = need_fallback & ~fallback.ok
     scale_reset = state.initial_scale
@@ -435,8 +434,7 @@ def _safeguard(problem, state, x, f, g, p, a, directions, second_slot, s_prev, f
             state.initial_scale,
         )
     reset = line_search(problem, x, f, g, -_col(scale_reset) * g, f_ref, c1, ones,
-                        int_like * maxls, need_reset, state.f_start, refine=refine,
-                        band=band)
+                        int_like * maxls, need_reset, state.f_start, **search)
     taken = active & ~(need_reset & ~reset.ok)
     source = torch.where(
         learned.ok, torch.where(learned.alpha != 1.0, LEARNED_BACKTRACKED, LEARNED),
