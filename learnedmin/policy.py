@@ -65,6 +65,11 @@ class TorchScriptPolicy:
         return a.numpy(), h_new.numpy()
 
 
+def transformed_features(stats, clip):
+    """The network's feature transform in numpy: signed log, clipped to ``[-clip, clip]``."""
+    return np.clip(np.sign(stats) * np.log1p(np.abs(stats)), -clip, clip)
+
+
 def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
@@ -91,7 +96,7 @@ class MirroredPolicy:
         return np.zeros(self.hidden_size)
 
     def __call__(self, stats, prev, valid, h):
-        z = np.clip(np.sign(stats) * np.log1p(np.abs(stats)), -self.clip, self.clip)
+        z = transformed_features(stats, self.clip)
         gi = self.w_ih @ np.concatenate([z, prev]) + self.b_ih  # GRU gates in the order r, z, n
         gh = self.w_hh @ h + self.b_hh
         H = self.hidden_size

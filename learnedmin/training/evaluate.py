@@ -35,7 +35,7 @@ from ..method import LearnedMinimizer
 from .families import LeastSquares, Quadratic, Rosenbrock, get_family, rescale
 from .train import _mix
 
-__all__ = ["evaluate", "format_report", "numpy_instance", "count_calls", "grid_search",
+__all__ = ["evaluate", "format_report", "numpy_instance", "count_calls", "ratios", "grid_search",
            "chebyshev_steps", "conjugate_gradient", "FIXED_GRID"]
 
 CLASSICAL = (0.0, 0.0, 1.0)
@@ -149,12 +149,17 @@ def _summary(instances, calls):
     return out
 
 
-def _ratio(calls, name):
-    """Median over instances of calls(name) / calls(classical) (failures give inf / 0)."""
+def ratios(calls, base):
+    """Per-instance ratios ``calls / base`` of call counts where a failure is ``inf``: a failure
+    of ``calls`` alone gives ``inf``, of ``base`` alone ``0``, of both ``1``."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = calls[name] / calls["classical"]
-    r = np.where(np.isnan(r), 1.0, r)  # both failed
-    return float(np.median(r))
+        r = calls / base
+    return np.where(np.isnan(r), 1.0, r)  # both failed
+
+
+def _ratio(calls, name):
+    """Median over instances of calls(name) / calls(classical)."""
+    return float(np.median(ratios(calls[name], calls["classical"])))
 
 
 def chebyshev_steps(lam_min, lam_max, steps):

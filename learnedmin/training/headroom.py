@@ -33,11 +33,11 @@ import torch
 from ..loop import CLASSICAL, LEARNED, LEARNED_BACKTRACKED
 from ..method import LearnedMinimizer
 from ..network import FEATURE_CLIP
-from ..policy import FixedWeights
+from ..policy import FixedWeights, transformed_features
 from ..safeguard import REFINE_BAND
 from ..statistics import FEATURE_NAMES
 from .evaluate import CLASSICAL as CLASSICAL_WEIGHTS
-from .evaluate import _classic_instances, _gtol, _instances
+from .evaluate import _classic_instances, _gtol, _instances, count_calls, ratios
 
 __all__ = ["headroom", "format_headroom", "BANDS"]
 
@@ -59,12 +59,6 @@ class _Recorder(FixedWeights):
         return super().__call__(stats, prev, valid, h)
 
 
-def _run(method, fun, jac, x0, gtol, maxiter):
-    from scipy.optimize import minimize
-
-    return minimize(fun, x0, jac=jac, method=method, options={"gtol": gtol, "maxiter": maxiter})
-
-
 def _steps(res, seen):
     """``(features, log multiplier)`` of the iterations after the first whose step is the
     proposal's (the policy is not asked while the stall watch runs the classical rule)."""
@@ -81,9 +75,7 @@ def _steps(res, seen):
 
 
 def _transform(stats):
-    """The network's feature transform (signed log, clipped), as in ``WeightingNet``."""
-    z = np.sign(stats) * np.log1p(np.abs(stats))
-    return np.clip(z, -FEATURE_CLIP, FEATURE_CLIP)
+    return transformed_features(stats, FEATURE_CLIP)
 
 
 def _probe(train, test):
@@ -137,12 +129,6 @@ def _mlp_probe(train, test, steps=2000, seed=0):
                      for x, y in ((x_train, ya), (x_test, yb)))
 
 
-def _ratio(calls, base):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = calls / base
-    return np.where(np.isnan(r), 1.0, r)  # both failed
-
-
 def headroom(config, quick=False):
     """The measurements above on ``evaluate``'s held-out instances; a JSON-serialisable dict."""
     t0 = time.perf_counter()
@@ -168,8 +154,8 @@ def _measure(inst, relative_gtol, maxiter, t0, quick):
     for _, fun, jac, x0 in inst:
         gtol = _gtol(jac, x0, relative_gtol)
         recorder = _Recorder()
-        res = _run(LearnedMinimizer(weights=recorder), fun, jac, x0, gtol, maxiter)
-        calls[REFINE_BAND].append(res.nfev + res.njev if res.success else math.inf)
+        count, res = count_calls(LearnedMinimizer(weights=recorder), fun, jac, x0, gtol, maxiter)
+        calls[REFINE_BAND].append(count)
         nit.append(res.nit)
         f, t = _steps(res, recorder.seen)
         feats.append(np.array(f).reshape(-1, len(FEATURE_NAMES)))
@@ -177,8 +163,7 @@ def _measure(inst, relative_gtol, maxiter, t0, quick):
         for band in BANDS:
             opts = {"refine": False} if band is None else {"refine_band": band}
             method = LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS), **opts)
-            res = _run(method, fun, jac, x0, gtol, maxiter)
-            calls[band].append(res.nfev + res.njev if res.success else math.inf)
+            calls[band].append(count_calls(method, fun, jac, x0, gtol, maxiter)[0])
     calls = {band: np.array(c, dtype=float) for band, c in calls.items()}
     base, nit = calls[REFINE_BAND], np.array(nit, dtype=float)
     log_band = math.log(REFINE_BAND)
@@ -227,8 +212,8 @@ def _measure(inst, relative_gtol, maxiter, t0, quick):
             "network_probe_on_its_training_half": mlp_train,
             "unit_step_on_probe_test": float(np.mean(np.abs(test[1]) < log_band)),
         },
-        "gates": {_name(band): float(np.median(_ratio(calls[band], base))) for band in BANDS},
-        "oracle_gate": float(np.median(_ratio(oracle, base))),
+        "gates": {_name(band): float(np.median(ratios(calls[band], base))) for band in BANDS},
+        "oracle_gate": float(np.median(ratios(oracle, base))),
         "failures": {_name(band): int(np.sum(~np.isfinite(c))) for band, c in calls.items()},
         "seconds": time.perf_counter() - t0,
     }
