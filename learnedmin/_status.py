@@ -1,5 +1,7 @@
 """The one status table: every ``status`` a run can end with, and its message."""
 
+# A row of a batch that is still iterating (never a final status).
+RUNNING = -1
 SUCCESS = 0
 MAXITER = 1
 PRECISION_LOSS = 2

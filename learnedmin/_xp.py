@@ -7,7 +7,7 @@ last axis. Nothing here updates an array in place, so torch can differentiate th
 import numpy as np
 from array_api_compat import array_namespace as _compat_namespace
 
-__all__ = ["array_namespace", "dot", "norm", "col", "safe_div"]
+__all__ = ["array_namespace", "dot", "norm", "col", "safe_div", "select", "stop_gradient", "any_true"]
 
 # NumPy >= 2 implements the array API functions used here itself; calling it directly avoids the
 # compatibility wrappers' per-call cost, which dominates at small n (tens of calls per iteration).
@@ -47,3 +47,19 @@ def safe_div(num, den, fallback, xp):
         return num / den if den != 0 else fallback  # unbatched numpy: same result, less overhead
     ok = den != 0
     return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), fallback)
+
+
+def select(mask, new, old, xp):
+    """Row-wise ``new`` where ``mask`` else ``old`` (``mask`` (B,), arrays (B, ...))."""
+    extra = new.ndim - mask.ndim
+    return xp.where(mask[(...,) + (None,) * extra] if extra else mask, new, old)
+
+
+def stop_gradient(a):
+    """``a`` cut from the autograd graph (torch); numpy arrays pass through."""
+    return a.detach() if hasattr(a, "detach") else a
+
+
+def any_true(mask):
+    """Whether any entry of a boolean array is true, as a Python bool."""
+    return bool(mask.any()) if hasattr(mask, "any") else bool(mask)

@@ -150,7 +150,7 @@ def lbfgs_direction(g, memory):
     return -r
 
 
-def newton_cg_direction(g, hessp, g0_norm, maxiter, diagonal=None):
+def newton_cg_products(g, g0_norm, maxiter, diagonal=None, rows=None):
     """Truncated conjugate gradients on ``H d = -g`` (Nocedal & Wright, Algorithm 7.1), with a
     Jacobi preconditioner when ``diagonal`` is given.
 
@@ -168,7 +168,10 @@ def newton_cg_direction(g, hessp, g0_norm, maxiter, diagonal=None):
     variables. Preconditioned by ``diag(H)`` (``diagonal``, positive, (..., n)) the iterates, and
     so the truncated direction, are the same in any diagonal rescaling of the variables.
 
-    Returns ``(d, n_products)`` with ``n_products`` the number of ``hessp`` calls made.
+    A generator: it yields ``(p, rows)``, the vectors ``p`` (..., n) whose products ``H p`` it
+    needs and the rows that need them, and is sent the products back, so that the caller decides
+    how they are computed. ``rows`` (bool, (...)) restricts the solve to those rows; the others
+    keep ``d = 0``. Returns ``(d, n_products)``.
     """
     xp = array_namespace(g)
     gnorm = norm(g, xp)
@@ -183,10 +186,10 @@ def newton_cg_direction(g, hessp, g0_norm, maxiter, diagonal=None):
     p = z
     rz = dot(r, z, xp)
     decrease = xp.zeros_like(rz)  # Q_i: total decrease of the quadratic model
-    active = gnorm > 0
+    active = gnorm > 0 if rows is None else (gnorm > 0) & rows
     calls = 0
-    for i in range(maxiter):
-        hp = hessp(p)
+    for i in range(maxiter if bool(xp.any(active)) else 0):
+        hp = yield p, active
         calls += 1
         curv = dot(p, hp, xp)
         pp = dot(p, p, xp)
@@ -212,18 +215,34 @@ def newton_cg_direction(g, hessp, g0_norm, maxiter, diagonal=None):
     return d, calls
 
 
-def jacobi_diagonal(diag, floor=1e-12):
-    """A positive Jacobi preconditioner from a Hessian diagonal: ``|diag|``, raised to at least
-    ``floor * max|diag|``; ``None`` when the diagonal is zero or not finite (no preconditioning).
+def newton_cg_direction(g, hessp, g0_norm, maxiter, diagonal=None):
+    """:func:`newton_cg_products` with the products computed by ``hessp(p)``.
+
+    Returns ``(d, n_products)`` with ``n_products`` the number of ``hessp`` calls made.
     """
-    if diag is None:
+    solve = newton_cg_products(g, g0_norm, maxiter, diagonal)
+    try:
+        p, _ = next(solve)
+        while True:
+            p, _ = solve.send(hessp(p))
+    except StopIteration as done:
+        return done.value
+
+
+def jacobi_diagonal(diag, floor=1e-12):
+    """A positive Jacobi preconditioner from Hessian diagonals (..., n): ``|diag|``, raised to at
+    least ``floor * max|diag|`` per row; ones on a row whose diagonal is zero or not finite, and
+    ``None`` when that holds for every row (no preconditioning).
+    """
+    if diag is None or diag.shape[-1] == 0:
         return None
     xp = array_namespace(diag)
     mag = xp.abs(diag)
-    top = xp.max(mag) if mag.shape[-1] else 0.0
-    if not (bool(xp.all(xp.isfinite(mag))) and float(top) > 0):
+    top = xp.max(mag, axis=-1)
+    usable = xp.all(xp.isfinite(mag), axis=-1) & (top > 0)
+    if not bool(xp.any(usable)):
         return None
-    return xp.maximum(mag, floor * top)
+    return xp.where(col(usable), xp.maximum(mag, col(floor * top)), xp.ones_like(mag))
 
 
 def gradient_scale(s, y, fallback):

@@ -85,6 +85,21 @@ def _callback_style(callback):
     return "intermediate_result" if params == {"intermediate_result"} else "x"
 
 
+def _notifier(callback, style):
+    """``notify(x, f, g, nit)`` calling the user's callback with SciPy's payload, or ``None``."""
+    if callback is None:
+        return None
+
+    def notify(x, f, g, nit):
+        if style == "intermediate_result":
+            from scipy.optimize import OptimizeResult
+
+            return callback(OptimizeResult(x=x, fun=f, jac=g, nit=nit))
+        return callback(x)
+
+    return notify
+
+
 def _x_scale(value, n):
     """The option ``x_scale`` as a float array ``(n,)``, or ``None``."""
     if value is None:
@@ -369,8 +384,8 @@ class LearnedMinimizer:
             x = x / scale
             lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
         obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"])
-        fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, callback,
-                     style)
+        fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub,
+                     _notifier(callback, style))
         if scale is not None:
             fields["x"], fields["jac"] = fields["x"] * scale, fields["jac"] / scale
             if "allvecs" in fields:

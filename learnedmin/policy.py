@@ -1,14 +1,19 @@
 """Policies: what turns the statistics of an iteration into the weights of its candidates.
 
-A policy is a callable ``(stats, prev_weights, valid, state) -> (weights, state)`` with an
-``initial_state()``. Three exist: :class:`learnedmin.FixedWeights` (constant, the ablation),
-:class:`TorchScriptPolicy` (the loaded archive) and :class:`MirroredPolicy`, a numpy evaluation
-of the same parameters that is used only after it has been checked against the TorchScript module
-on random inputs when the archive is loaded. At n = 10 the torch call costs more than the rest of
-an iteration; the mirror removes that cost without letting the two implementations drift apart.
+A policy is a callable ``(stats, prev_weights, valid, state) -> (weights, state)`` on batches
+(leading dimension B) with an ``initial_state(batch, like)``. Four exist:
+:class:`learnedmin.FixedWeights` (constant, the ablation), :class:`ModulePolicy` (a torch module
+on torch tensors: the eager network in training, the loaded archive in a torch batch),
+:class:`TorchScriptPolicy` (the loaded archive on numpy arrays) and :class:`MirroredPolicy`, a
+numpy evaluation of the same parameters that is used only after it has been checked against the
+module it mirrors on random inputs (:func:`fast_policy`). At n = 10 the torch call costs more
+than the rest of an iteration; the mirror removes that cost without letting the two
+implementations drift apart.
 """
 
 import numpy as np
+
+from ._xp import array_namespace
 
 from .directions import N_SLOTS
 
@@ -30,14 +35,31 @@ class FixedWeights:
             raise ValueError(f"fixed weights need {N_SLOTS} finite numbers; got {weights!r}")
         self.weights = w
 
-    def initial_state(self):
-        return None
+    def initial_state(self, batch, like):
+        xp = array_namespace(like)
+        return xp.zeros((batch, 0), dtype=like.dtype, device=like.device)
 
     def __call__(self, stats, prev, valid, h):
-        return self.weights * valid, h
+        xp = array_namespace(valid)
+        return xp.asarray(self.weights, dtype=valid.dtype, device=valid.device) * valid, h
 
     def __repr__(self):
         return f"FixedWeights({tuple(self.weights.tolist())})"
+
+
+class ModulePolicy:
+    """A weighting network (eager or TorchScript) on torch tensors, as the module returns them."""
+
+    def __init__(self, module, hidden_size):
+        self.module = module
+        self.hidden_size = hidden_size
+
+    def initial_state(self, batch, like):
+        xp = array_namespace(like)
+        return xp.zeros((batch, self.hidden_size), dtype=like.dtype, device=like.device)
+
+    def __call__(self, stats, prev, valid, h):
+        return self.module(stats, prev, valid, h)
 
 
 class TorchScriptPolicy:
@@ -50,8 +72,8 @@ class TorchScriptPolicy:
         self.module = module
         self.hidden_size = hidden_size
 
-    def initial_state(self):
-        return np.zeros(self.hidden_size)
+    def initial_state(self, batch, like):
+        return np.zeros((batch, self.hidden_size))
 
     def __call__(self, stats, prev, valid, h):
         torch = self._torch
@@ -92,29 +114,31 @@ class MirroredPolicy:
         self.clip = float(feature_clip)
         self.hidden_size = self.w_hh.shape[1]
 
-    def initial_state(self):
-        return np.zeros(self.hidden_size)
+    def initial_state(self, batch, like):
+        return np.zeros((batch, self.hidden_size))
 
     def __call__(self, stats, prev, valid, h):
         z = transformed_features(stats, self.clip)
-        gi = self.w_ih @ np.concatenate([z, prev]) + self.b_ih  # GRU gates in the order r, z, n
-        gh = self.w_hh @ h + self.b_hh
+        # GRU gates in the order r, z, n
+        gi = np.concatenate([z, prev], axis=-1) @ self.w_ih.T + self.b_ih
+        gh = h @ self.w_hh.T + self.b_hh
         H = self.hidden_size
-        r = _sigmoid(gi[:H] + gh[:H])
-        u = _sigmoid(gi[H:2 * H] + gh[H:2 * H])
-        n = np.tanh(gi[2 * H:] + r * gh[2 * H:])
+        r = _sigmoid(gi[..., :H] + gh[..., :H])
+        u = _sigmoid(gi[..., H:2 * H] + gh[..., H:2 * H])
+        n = np.tanh(gi[..., 2 * H:] + r * gh[..., 2 * H:])
         h_new = (1.0 - u) * n + u * h
-        a = self.bounds * np.tanh(self.w_head @ h_new + self.b_head) * valid
+        a = self.bounds * np.tanh(h_new @ self.w_head.T + self.b_head) * valid
         return a, h_new
 
 
 def fast_policy(module, meta):
-    """The fastest policy that reproduces ``module``: the numpy mirror if it agrees with the
-    TorchScript module to 1e-12 on random inputs, else the TorchScript module itself."""
+    """The fastest numpy policy that reproduces ``module`` (a TorchScript archive, or the eager
+    network during training): the numpy mirror if it agrees with the module to 1e-12 on random
+    inputs, else the module itself."""
     hidden = int(meta["network"]["hidden"])
     scripted = TorchScriptPolicy(module, hidden)
     try:
-        params = {k: v.detach().numpy().astype(np.float64)
+        params = {k: v.detach().cpu().numpy().astype(np.float64)
                   for k, v in module.state_dict().items()}
         mirror = MirroredPolicy(params, meta["network"]["feature_clip"])
     except (KeyError, AttributeError, TypeError, ValueError):
@@ -123,9 +147,11 @@ def fast_policy(module, meta):
     n_features, n_slots = len(meta["feature_names"]), len(meta["slots"])
     try:
         for _ in range(_MIRROR_CHECKS):
-            args = (rng.standard_normal(n_features) * 10.0 ** rng.uniform(-3, 6, n_features),
-                    rng.uniform(-2, 2, n_slots), rng.integers(0, 2, n_slots).astype(float),
-                    rng.uniform(-1, 1, hidden))
+            args = (rng.standard_normal((2, n_features))
+                    * 10.0 ** rng.uniform(-3, 6, (2, n_features)),
+                    rng.uniform(-2, 2, (2, n_slots)),
+                    rng.integers(0, 2, (2, n_slots)).astype(float),
+                    rng.uniform(-1, 1, (2, hidden)))
             for x, y in zip(mirror(*args), scripted(*args)):
                 if x.shape != y.shape or not np.allclose(x, y, rtol=0, atol=_MIRROR_TOLERANCE):
                     return scripted

@@ -22,7 +22,7 @@ from learnedmin.training.families import (  # noqa: E402
 )
 from learnedmin.training.losses import progress, step_weights, unroll_loss  # noqa: E402
 from learnedmin.training.train import train  # noqa: E402
-from learnedmin.training.unroll import init_state, solver_options, step  # noqa: E402
+from learnedmin.training.unroll import RUNNING, init_state, solver_options, step  # noqa: E402
 
 # A training run of a few seconds: two tiny unrolls per episode, quadratics only.
 TINY = [
@@ -197,12 +197,13 @@ def test_meta_gradient_is_finite_with_frozen_rows(through):
     problem = problem._replace(x0=torch.cat([problem.x_star[:1], problem.x0[1:]]))
     net = _varying_net(0.3)
     opts = solver_options()
-    state = init_state(problem, net.hidden_size, opts)
+    state = init_state(net, problem, opts)
     values = []
     for _ in range(6):
         state, _ = step(net, problem, state, opts, through)
         values.append(state.f)
-    assert bool(state.done[0]) and not bool(state.done[1:].any())
+    stopped = state.status != RUNNING
+    assert bool(stopped[0]) and not bool(stopped[1:].any())
     loss = unroll_loss(problem, [state.x] * 6, values, step_weights(6, "uniform"),
                        "unsupervised", 1e-12)
     loss.backward()
@@ -231,7 +232,7 @@ def test_meta_gradient_matches_central_differences_between_decisions():
     steps = 6
 
     def loss_and_decisions():
-        state = init_state(problem, net.hidden_size, opts)
+        state = init_state(net, problem, opts)
         points, values, sources = [], [], []
         for _ in range(steps):
             state, info = step(net, problem, state, opts)
@@ -328,7 +329,7 @@ def test_step_length_term_measures_how_far_the_search_moved_the_proposal():
     problem = get_family("quadratic").sample(torch.Generator().manual_seed(3), 4)
     opts = solver_options()
     net = _varying_net(0.3)
-    state = init_state(problem, net.hidden_size, opts)
+    state = init_state(net, problem, opts)
     terms, infos = [], []
     for _ in range(6):
         state, info = step(net, problem, state, opts)

@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..loop import CLASSICAL, LEARNED, LEARNED_BACKTRACKED
+from ..step import CLASSICAL, LEARNED, LEARNED_BACKTRACKED
 from ..method import LearnedMinimizer
 from ..network import FEATURE_CLIP
 from ..policy import FixedWeights, transformed_features

@@ -33,8 +33,10 @@ import numpy as np
 import torch
 
 from .. import weights as weights_io
-from ..loop import LEARNED_BACKTRACKED
-from ..network import WeightingNet
+from ..step import LEARNED_BACKTRACKED
+from ..directions import SLOTS
+from ..network import WeightingNet, network_config
+from ..statistics import FEATURE_NAMES
 from . import checkpoint as ckpt
 from .config import config_hash
 from .families import get_family, rescale
@@ -172,7 +174,7 @@ def validate(net, problems, config, opts, device):
                     * problem.gradient(problem.x0).abs().amax(-1)
             else:
                 gtol = _relative_gtol(problem, config)
-            state = init_state(problem, net.hidden_size, opts, gtol)
+            state = init_state(net, problem, opts, gtol)
             terms = []
             taken = torch.zeros_like(state.f)
             for _ in range(steps):
@@ -181,7 +183,7 @@ def validate(net, problems, config, opts, device):
                 if not by_iterations:
                     terms.append(progress(problem, state.x, state.f, config["loss"]["kind"],
                                           config["loss"]["floor"]))
-                elif bool(state.done.all()):
+                elif bool((state.status != RUNNING).all()):
                     break
             if by_iterations:
                 # a row converges when step() finds max|g| <= gtol at its start: after k steps
@@ -205,15 +207,17 @@ def _validate_calls(net, problems, config, opts):
     code users run) to ``max|g| <= validation.gtol_relative * max|g0|``, with the network's
     parameters in the numpy mirror of its forward pass. An instance that stops without reaching
     the tolerance, or is still running after ``validation.steps`` iterations, counts
-    ``4 * steps`` calls."""
+    ``4 * steps`` calls. The network runs as it does at inference: the numpy mirror of its
+    forward pass where that agrees with the network itself (:func:`learnedmin.policy.fast_policy`
+    checks it), else the network."""
     from .._objective import Objective
     from .._status import SUCCESS as OK
     from ..loop import run
-    from ..policy import MirroredPolicy
+    from ..policy import fast_policy
     from .evaluate import numpy_instance
 
-    params = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in net.state_dict().items()}
-    policy = MirroredPolicy(params, net.feature_clip)
+    policy = fast_policy(net.to("cpu").eval(), {"network": network_config(net),
+                                                 "feature_names": FEATURE_NAMES, "slots": SLOTS})
     steps = config["validation"]["steps"]
     relative = config["validation"]["gtol_relative"]
     per_family = {}
@@ -262,7 +266,7 @@ def _run_episode(net, optimiser, problem, steps, config, opts, world):
     """One unroll with truncated BPTT; returns ``(mean loss, Adam steps, skipped steps)``."""
     u, lc = config["unroll"], config["loss"]
     weights = step_weights(steps, lc["weighting"], device=problem.x0.device)
-    state = init_state(problem, net.hidden_size, opts, _relative_gtol(problem, config))
+    state = init_state(net, problem, opts, _relative_gtol(problem, config))
     total, updates, skipped = 0.0, 0, 0
     for start in range(0, steps, u["truncation"]):
         end = min(start + u["truncation"], steps)

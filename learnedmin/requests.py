@@ -1,0 +1,46 @@
+"""What the iteration asks of a driver: the points it needs evaluated.
+
+The iteration (:mod:`learnedmin.step`) and its search (:mod:`learnedmin.search`) never call a
+user's function. They are generators that *yield* a :class:`Request` and are sent its answer;
+a driver (:func:`learnedmin.loop.run` for SciPy, :func:`learnedmin.minimize_batch`, the training
+unroll) owns the calls, the counting and the copies. Rows not named in ``rows`` must not be
+evaluated; their entries in the answer are ignored (drivers fill them with NaN).
+
+==========  ==========================================  ========================================
+kind        asks for                                    answer
+==========  ==========================================  ========================================
+``"f"``     ``f(x)`` on ``rows``                        array (B,)
+``"g"``     ``g(x)`` on ``rows`` (``f`` holds ``f(x)``,  array (B, n)
+            for forward differences)
+``"fg"``    ``f(x)``, and ``g(x)`` where ``f`` is        ``(f, g)``
+            finite
+``"hess"``  the Hessian at ``x`` for the products that   diagonal (B, n) of the Hessian, or
+            follow (one ``hess`` call, if given)         ``None`` when only products are known
+``"hessp"`` ``H(x) v`` on ``rows``                       array (B, n)
+==========  ==========================================  ========================================
+"""
+
+from typing import NamedTuple
+
+__all__ = ["Request", "drive"]
+
+
+class Request(NamedTuple):
+    """One request of the iteration (see the module table)."""
+
+    kind: str
+    x: object
+    rows: object
+    f: object = None
+    v: object = None
+
+
+def drive(generator, answer):
+    """Run ``generator`` to completion, answering each request with ``answer(request)``;
+    return the generator's value."""
+    try:
+        request = next(generator)
+        while True:
+            request = generator.send(answer(request))
+    except StopIteration as done:
+        return done.value

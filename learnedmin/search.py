@@ -1,0 +1,212 @@
+"""The search: how far to go along a direction, for a batch of rows at once.
+
+:func:`line_search` is the one line search of learnedmin. It is a generator over
+:class:`~learnedmin.requests.Request` objects, written against the array API, so the SciPy
+method (numpy, one row), :func:`learnedmin.minimize_batch` (numpy or torch, many rows) and the
+training unroll (torch, differentiable) all run it. Every row gets exactly the trials it would
+get alone: rows whose search has ended are masked and never evaluated again.
+
+Per row: trial steps along ``d`` from ``alpha`` (projected onto the bounds), accepted by the
+nonmonotone Armijo rule (:func:`~learnedmin.safeguard.armijo`) with a finite gradient, or, where
+rounding hides the decrease, by the approximate rule of Hager & Zhang
+(:func:`~learnedmin.safeguard.approximately_acceptable`); a rejected trial is followed by a
+shorter one (quadratic interpolation, or a secant step on the slopes where function values are
+at the rounding level). A first trial that is accepted is refined (the minimiser of the quadratic
+model through its value, :func:`~learnedmin.safeguard.refinement`) and then lengthened while it
+is too short (the weak Wolfe test, :func:`~learnedmin.safeguard.too_short`). A trial whose
+predicted decrease falls short of ``-slope_floor`` ends the row's search unsuccessfully without
+evaluating ``f`` (the progress test for proposals).
+
+Differentiation (torch): every decision is a mask; the accepted step is a smooth function of the
+trial values between decisions, and is differentiated as such unless ``step_gradient`` is False.
+"""
+
+from typing import NamedTuple
+
+from ._xp import any_true, array_namespace, col, dot, select, stop_gradient
+from .requests import Request
+from .safeguard import (
+    APPROX_EPS,
+    MAX_EXPANSIONS,
+    REFINE_BAND,
+    approximately_acceptable,
+    armijo,
+    expand_step,
+    next_step,
+    refinement,
+    secant_step,
+    too_short,
+)
+
+__all__ = ["Search", "SearchRules", "line_search", "failed_search"]
+
+
+class SearchRules(NamedTuple):
+    """The settings of the search (from the solver options)."""
+
+    c1: float = 1e-4
+    refine: bool = True
+    band: float = REFINE_BAND
+    step_gradient: bool = True  # differentiate through the accepted step length (torch)
+
+
+class Search(NamedTuple):
+    """Outcome per row. Where ``ok`` is false, ``x``, ``f``, ``g`` are the start's and ``alpha``
+    is the last trial step (a later search along the same line may resume from it)."""
+
+    ok: object
+    x: object
+    f: object
+    g: object
+    alpha: object
+    slope: object
+    approximate: object  # accepted by the rounding-level rule
+
+
+def failed_search(x, f, g, alpha):
+    """A search in which no row found a step."""
+    xp = array_namespace(x)
+    no = xp.zeros(f.shape, dtype=xp.bool, device=x.device)
+    return Search(no, x, f, g, alpha, xp.zeros_like(f), no)
+
+
+def _finite_rows(v, xp):
+    return xp.all(xp.isfinite(v), axis=-1)
+
+
+def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
+                slope_floor=None):
+    """Backtracking line search along ``d`` on ``rows`` (a generator; see the module docs).
+
+    Parameters
+    ----------
+    x, f, g, d : arrays (B, n), (B,), (B, n), (B, n)
+        Current points, values, gradients and search directions.
+    f_ref : array (B,)
+        Nonmonotone reference values.
+    alpha : array (B,)
+        First trial step per row.
+    tries : array (B,) of int
+        Trial steps allowed per row.
+    rows : bool array (B,)
+        Rows that search.
+    f_start : array (B,)
+        ``f(x0)``: an approximately accepted step never ends above it.
+    project : callable
+        Projection onto the bounds (the identity without bounds).
+    rules : SearchRules
+    slope_floor : array (B,), optional
+        The progress test (default ``0``).
+
+    Returns
+    -------
+    Search
+    """
+    xp = array_namespace(x)
+    floor = xp.zeros_like(f) if slope_floor is None else slope_floor
+    nan = xp.full_like(f, float("nan"))
+    no = xp.zeros(f.shape, dtype=xp.bool, device=x.device)
+    ok, stopped, first, approx = no, no, no, no
+    x_acc, f_acc, g_acc, slope_acc = x, f, g, xp.zeros_like(f)
+    for trial in range(int(xp.max(tries)) if any_true(rows) else 0):
+        live = rows & ~ok & ~stopped & (trial < tries)
+        if not any_true(live):
+            break
+        step_alpha = alpha if rules.step_gradient else stop_gradient(alpha)
+        x_new = project(x + col(step_alpha) * d)
+        slope = dot(g, x_new - x, xp)
+        stop = live & (slope > floor)
+        stopped = stopped | stop
+        live = live & ~stop
+        usable = live & (slope < 0) & _finite_rows(x_new, xp)
+        f_new = nan
+        if any_true(usable):
+            f_new = xp.where(usable, (yield Request("f", x_new, usable)), nan)
+        by_armijo = live & armijo(f_new, f_ref, slope, rules.c1)
+        if rules.refine and trial == 0 and any_true(by_armijo):
+            alpha, x_new, slope, f_new = yield from _refine(
+                x, f, g, d, f_ref, floor, by_armijo, alpha, x_new, slope, f_new, project, rules)
+        close = live & ~by_armijo & usable & (xp.abs(f_new - f) <= APPROX_EPS * xp.abs(f))
+        accept, secant, slope_new = no, no, slope
+        need_g = by_armijo | close
+        if any_true(need_g):
+            g_new = yield Request("g", x_new, need_g, f=f_new)
+            finite = need_g & _finite_rows(g_new, xp)
+            # rows without a finite gradient take no part below; zeros keep their NaN out of
+            # a backward pass through the slope
+            g_new = select(finite, g_new, xp.zeros_like(g_new), xp)
+            slope_new = xp.where(finite, dot(g_new, x_new - x, xp), slope)
+            f_new = xp.where(by_armijo & ~finite, nan, f_new)
+            near = close & finite & approximately_acceptable(f_new, f, f_start, slope, slope_new)
+            secant = close & finite & ~near
+            accept = (by_armijo & finite) | near
+            approx = approx | near
+            g_acc = select(accept, g_new, g_acc, xp)
+            if trial == 0:
+                first = by_armijo & finite
+        ok = ok | accept
+        x_acc = select(accept, x_new, x_acc, xp)
+        f_acc = xp.where(accept, f_new, f_acc)
+        slope_acc = xp.where(accept, slope, slope_acc)
+        # next_step shrinks by SHRINK_MIN where f_new is not finite; a finite stand-in with
+        # negative curvature gives the same step and keeps NaN out of a backward pass
+        stand_in = f + stop_gradient(slope) - (1.0 + xp.abs(stop_gradient(f))
+                                               + xp.abs(stop_gradient(slope)))
+        f_interp = xp.where(xp.isfinite(f_new), f_new, stand_in)
+        shrunk = xp.where(secant, secant_step(alpha, slope, slope_new),
+                          next_step(alpha, f, slope, f_interp))
+        alpha = xp.where(live & ~accept, shrunk, alpha)
+    found = Search(ok, x_acc, f_acc, g_acc, alpha, slope_acc, approx)
+    if any_true(first):
+        found = yield from _expand(x, g, d, f_ref, first, found, project, rules)
+    return found
+
+
+def _refine(x, f, g, d, f_ref, floor, rows, alpha, x_new, slope, f_new, project, rules):
+    """On ``rows`` (accepted at their first trial): where the quadratic model's minimiser differs
+    enough from the trial, evaluate it and keep the lower of the two acceptable points. Returns
+    ``(alpha, x_new, slope, f_new)`` with the refined rows replaced."""
+    xp = array_namespace(x)
+    t, wanted = refinement(f, slope, f_new, rules.band)
+    rows = rows & wanted
+    if not any_true(rows):
+        return alpha, x_new, slope, f_new
+    alpha_t = t * alpha
+    step_alpha = alpha_t if rules.step_gradient else stop_gradient(alpha_t)
+    x_t = project(x + col(step_alpha) * d)
+    slope_t = dot(g, x_t - x, xp)
+    rows = rows & (slope_t < 0) & (slope_t <= floor) & _finite_rows(x_t, xp)
+    if not any_true(rows):
+        return alpha, x_new, slope, f_new
+    f_t = yield Request("f", x_t, rows)
+    better = rows & armijo(f_t, f_ref, slope_t, rules.c1) & (f_t < f_new)
+    return (xp.where(better, alpha_t, alpha), select(better, x_t, x_new, xp),
+            xp.where(better, slope_t, slope), xp.where(better, f_t, f_new))
+
+
+def _expand(x, g, d, f_ref, rows, found, project, rules):
+    """On ``rows`` (accepted at their first trial): lengthen a step that still descends steeply at
+    its end (weak Wolfe test) while the longer trial passes the same acceptance rule."""
+    xp = array_namespace(x)
+    for _ in range(MAX_EXPANSIONS):
+        slope_end = dot(found.g, found.x - x, xp)
+        rows = rows & too_short(found.slope, slope_end)
+        if not any_true(rows):
+            break
+        alpha = expand_step(found.alpha, found.slope, slope_end)
+        step_alpha = alpha if rules.step_gradient else stop_gradient(alpha)
+        x_try = project(x + col(step_alpha) * d)
+        slope = dot(g, x_try - x, xp)
+        rows = rows & (slope < 0) & _finite_rows(x_try, xp)
+        if not any_true(rows):
+            break
+        f_try = yield Request("f", x_try, rows)
+        rows = rows & armijo(f_try, f_ref, slope, rules.c1)
+        if not any_true(rows):
+            break
+        g_try = yield Request("g", x_try, rows, f=f_try)
+        rows = rows & _finite_rows(g_try, xp)
+        found = Search(found.ok, select(rows, x_try, found.x, xp), xp.where(rows, f_try, found.f),
+                       select(rows, g_try, found.g, xp), xp.where(rows, alpha, found.alpha),
+                       xp.where(rows, slope, found.slope), found.approximate)
+    return found

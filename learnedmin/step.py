@@ -1,0 +1,431 @@
+"""One iteration, one implementation: ``init`` and ``step`` over an immutable, batched state.
+
+Every driver runs this code: the SciPy method (:func:`learnedmin.loop.run`, numpy, one row),
+:func:`learnedmin.minimize_batch` (numpy or torch, many rows) and the training unroll
+(:mod:`learnedmin.training.unroll`, torch, differentiable in the network). One iteration
+(DESIGN section 2)::
+
+    D_k, valid  = candidates(...)                 # directions.py
+    s_k         = statistics(g_k, D_k, ...)       # statistics.py
+    a_k, h_k    = policy(s_k, a_{k-1}, valid, h)  # the network (or fixed weights)
+    p_k         = sum_i a_ki D_ki
+    x_{k+1}     = safeguarded step along p_k      # search.py: proposal, fallback, reset
+
+The safeguard tries the proposal first (``learned_maxls`` trial steps, with the progress test),
+then the classical direction (``maxls`` trials: the second-order direction, or the scaled
+gradient where that is not a descent direction), then, after resetting the quasi-Newton memory
+and the network state, the scaled negative gradient. A row whose three searches fail stops with
+status 2. A stall watch hands the iteration to the classical rule for ``stall_window`` iterations
+when the network's steps do not halve the gradient norm in as many.
+
+``init`` and ``step`` are generators: they yield :class:`~learnedmin.requests.Request` objects
+(points to evaluate) and are sent the answers; they never call a user's function. Both are
+written against the array API; rows are independent and a row that has stopped is never
+evaluated again. Nothing is updated in place.
+"""
+
+from typing import NamedTuple
+
+from . import _status as st
+from ._xp import any_true, array_namespace, col, dot, norm, safe_div, select, stop_gradient
+from .directions import (
+    DenseMemory,
+    Memory,
+    N_SLOTS,
+    SLOTS,
+    candidates,
+    jacobi_diagonal,
+    memory_init,
+    memory_push,
+    newton_cg_products,
+    quasi_newton_direction,
+)
+from .requests import Request
+from .safeguard import is_descent, reference_value
+from .search import SearchRules, failed_search, line_search
+from .statistics import History, statistics
+
+__all__ = ["Setup", "State", "StepInfo", "init", "step", "LEARNED", "LEARNED_BACKTRACKED",
+           "FALLBACK", "RESET", "CLASSICAL", "STALL_FACTOR", "SLOT"]
+
+# Step sources, per row and iteration (``res.trace["source"]``).
+LEARNED, LEARNED_BACKTRACKED, FALLBACK, RESET, CLASSICAL = 0, 1, 2, 3, 4
+# Slot indices by name, in the order written into every weights archive.
+SLOT = {name: i for i, name in enumerate(SLOTS)}
+# The network's steps must reduce the gradient norm by this factor every `stall_window` iterations.
+STALL_FACTOR = 0.5
+
+
+class Setup(NamedTuple):
+    """What stays fixed during a run: the policy, the solver options and the problem's form.
+
+    ``lb``, ``ub``: bounds broadcastable to (B, n), or ``None`` without bounds. ``has_hessian``:
+    the second-order slot is Newton-CG on ``"hessp"`` requests (else quasi-Newton).
+    ``step_gradient``: differentiate through accepted step lengths (torch only).
+    """
+
+    policy: object
+    opts: dict
+    lb: object = None
+    ub: object = None
+    has_hessian: bool = False
+    step_gradient: bool = True
+
+    def project(self, z):
+        """``z`` projected onto the bounds."""
+        if self.lb is None:
+            return z
+        xp = array_namespace(z)
+        return xp.minimum(xp.maximum(z, self.lb), self.ub)
+
+    def rules(self):
+        return SearchRules(self.opts["c1"], self.opts["refine"], self.opts["refine_band"],
+                           self.step_gradient)
+
+
+class State(NamedTuple):
+    """Everything one iteration hands the next, batched (leading dimension B).
+
+    ``status`` is ``learnedmin._status.RUNNING`` on rows still iterating; ``nit`` counts each
+    row's accepted steps; ``k`` is the iteration index shared by all running rows.
+    """
+
+    x: object
+    f: object
+    g: object
+    memory: object            # Memory (L-BFGS) or DenseMemory (BFGS)
+    s_prev: object
+    y_prev: object
+    has_prev: object
+    a_prev: object            # effective weights of the last step, fed back to the network
+    h: object                 # the network's hidden state
+    history: History
+    window: tuple             # accepted values, for the nonmonotone reference
+    overrides: object         # consecutive overridden proposals
+    progress_ref: object      # stall watch: gradient norm to halve,
+    progress_k: object        # the iteration it was set at,
+    classical_until: object   # and the end of a classical stretch (as floats)
+    initial_scale: object
+    f_start: object
+    g0_norm: object
+    gtol: object
+    diagonal: object          # Hessian diagonal from products at x0 (hessp only), or None
+    status: object
+    nit: object
+    k: int
+
+
+class StepInfo(NamedTuple):
+    """Diagnostics of one iteration (per row; meaningful where ``taken``)."""
+
+    taken: object
+    stats: object
+    weights: object
+    directions: tuple
+    proposal: object
+    source: object
+    alpha: object
+    f_ref: object
+    slope: object
+    a_eff: object
+    approximate: object
+
+
+def _full(xp, like, value, dtype=None):
+    return xp.full(like.shape, value, dtype=dtype or like.dtype, device=like.device)
+
+
+def init(x0, setup, gtol=None):
+    """The state before the first iteration (a generator: one ``"fg"`` request at ``x0``).
+
+    ``gtol`` (B,) overrides ``opts["gtol"]`` per row.
+    """
+    xp = array_namespace(x0)
+    opts = setup.opts
+    n = x0.shape[-1]
+    everyone = xp.ones(x0.shape[:-1], dtype=xp.bool, device=x0.device)
+    f, g = yield Request("fg", x0, everyone)
+    g0_norm = norm(g, xp)
+    if opts["initial_step"] is not None:
+        step0 = _full(xp, f, float(opts["initial_step"]))
+    else:
+        # 1% of the start's 2-norm (rotation invariant), or 0.01 from the origin; the
+        # Barzilai-Borwein scale takes over from the second iteration on
+        x_scale = norm(x0, xp)
+        step0 = xp.where(x_scale > 0, 1e-2 * x_scale, _full(xp, f, 1e-2))
+    initial_scale = xp.where(g0_norm > 0, safe_div(step0, g0_norm, step0, xp), xp.ones_like(f))
+    finite = xp.isfinite(f) & xp.all(xp.isfinite(g), axis=-1)
+    no = xp.zeros_like(everyone)
+    zeros = xp.zeros_like(f)
+    # dense BFGS for small problems, L-BFGS otherwise (DESIGN section 2, second-order slot)
+    memory = memory_init(initial_scale, g if n <= opts["dense_max"] else None)
+    return State(
+        x=x0, f=f, g=g, memory=memory,
+        s_prev=xp.zeros_like(x0), y_prev=xp.zeros_like(x0), has_prev=no,
+        a_prev=xp.zeros(x0.shape[:-1] + (N_SLOTS,), dtype=x0.dtype, device=x0.device),
+        h=setup.policy.initial_state(x0.shape[0], x0),
+        history=History(g0_norm, zeros, _full(xp, f, -1.0), zeros, xp.ones_like(f), no, zeros),
+        window=(f,), overrides=xp.zeros(f.shape, dtype=xp.int64, device=x0.device),
+        progress_ref=stop_gradient(g0_norm), progress_k=zeros, classical_until=zeros,
+        initial_scale=initial_scale, f_start=f, g0_norm=g0_norm,
+        gtol=_full(xp, f, float(opts["gtol"])) if gtol is None else gtol,
+        diagonal=None,
+        status=xp.where(finite, _full(xp, f, st.RUNNING, xp.int64),
+                        _full(xp, f, st.NONFINITE, xp.int64)),
+        nit=xp.zeros(f.shape, dtype=xp.int64, device=x0.device), k=0,
+    )
+
+
+def _stop_tests(state, setup, xp):
+    """``(status, live, pg)``: the gradient and iteration-limit tests before an iteration."""
+    opts = setup.opts
+    running = state.status == st.RUNNING
+    pg = state.g if setup.lb is None else state.x - setup.project(state.x - state.g)
+    converged = running & (xp.max(xp.abs(pg), axis=-1) <= state.gtol)
+    maxiter = opts["maxiter"] if opts["maxiter"] is not None else 200 * state.x.shape[-1]
+    limit = running & ~converged & (state.k >= maxiter)
+    status = xp.where(converged, _full(xp, state.status, st.SUCCESS), state.status)
+    status = xp.where(limit, _full(xp, status, st.MAXITER), status)
+    return status, running & ~converged & ~limit, pg
+
+
+def _second_order(state, setup, gr, free, live, xp):
+    """The second-order direction (a generator): Newton-CG on ``"hessp"`` requests with a
+    Hessian, else the quasi-Newton direction. Returns ``(direction, diagonal)``."""
+    opts, n = setup.opts, gr.shape[-1]
+    if not setup.has_hessian:
+        return free(quasi_newton_direction(gr, state.memory)), state.diagonal
+    diagonal, preconditioner = state.diagonal, None
+    given = yield Request("hess", state.x, live)
+    if opts["precondition"]:
+        if given is None and diagonal is None and state.k == 0 and n <= opts["dense_max"]:
+            # hessp only: the diagonal at x0 from n products, kept for the whole run
+            eye = xp.eye(n, dtype=gr.dtype, device=gr.device)
+            columns = []
+            for i in range(n):
+                e_i = xp.zeros_like(gr) + eye[i, :]
+                columns.append((yield Request("hessp", state.x, live, v=e_i))[..., i])
+            diagonal = xp.stack(columns, axis=-1)
+        preconditioner = jacobi_diagonal(given if given is not None else diagonal)
+    solve = newton_cg_products(gr, state.g0_norm, opts["cg_maxiter"] or 20 * n,
+                               diagonal=preconditioner, rows=live)
+    try:
+        p, rows = next(solve)
+        while True:
+            hp = yield Request("hessp", state.x, rows, v=free(p))
+            p, rows = solve.send(free(hp))
+    except StopIteration as done:
+        return done.value[0], diagonal
+
+
+def _stall_watch(state, setup, gnorm, live, xp):
+    """``(progress_ref, progress_k, classical_until, stall)``: the network's steps must halve
+    the gradient norm every ``stall_window`` iterations; if they do not, the classical rule runs
+    alone for as long, from a reset hidden state."""
+    k, window = float(state.k), float(setup.opts["stall_window"])
+    gnorm = stop_gradient(gnorm)
+    improved = live & (gnorm <= STALL_FACTOR * state.progress_ref)
+    progress_ref = xp.where(improved, gnorm, state.progress_ref)
+    progress_k = xp.where(improved, _full(xp, gnorm, k), state.progress_k)
+    stall = live & (k >= state.classical_until) & (k - progress_k >= window)
+    classical_until = xp.where(stall, _full(xp, gnorm, k + window), state.classical_until)
+    progress_ref = xp.where(stall, gnorm, progress_ref)
+    progress_k = xp.where(stall, classical_until, progress_k)
+    return progress_ref, progress_k, classical_until, stall
+
+
+def _propose(state, setup, stats, valid_f, h, asked, classical, one_hot, xp):
+    """``(a, h_net)``: the policy's weights on the ``asked`` rows, the classical ones (the
+    fallback slot) on ``classical`` rows. Rows not asked see zeros, so no stale value of a
+    finished row reaches the network."""
+    a = one_hot
+    h_net = h
+    if any_true(asked):
+        keep = col(asked)
+        a_net, h_net = setup.policy(xp.where(keep, stats, xp.zeros_like(stats)),
+                                    xp.where(keep, state.a_prev, xp.zeros_like(state.a_prev)),
+                                    valid_f, xp.where(keep, h, xp.zeros_like(h)))
+        a = xp.where(keep, a_net, a)
+    return select(classical, one_hot, a, xp), h_net
+
+
+def _safeguard(state, setup, x, f, g, gr, p, a, fallback, second_ok, proposal_ok, live, f_ref,
+               xp):
+    """The three searches (a generator): proposal, classical direction, scaled gradient after a
+    reset. Returns ``(found, source-independent parts)`` as ``(learned, fallback, reset,
+    need_reset)``."""
+    opts, rules, project = setup.opts, setup.rules(), setup.project
+    ones = xp.ones_like(f)
+    maxls, learned_maxls = opts["maxls"], opts["learned_maxls"]
+    # Progress test: an accepted proposal predicts at least `sufficient_progress` of the linear
+    # decrease of the classical unit step. With the nonmonotone Armijo rule this makes every
+    # learned step as good as a short classical one, which keeps the convergence guarantee of
+    # the classical method (Grippo et al. 1986; compare the merit test of Safe-L2O, Heaton et
+    # al. 2020).
+    floor = opts["sufficient_progress"] * dot(gr, fallback, xp)
+    tries = _full(xp, f, learned_maxls, xp.int64)
+    learned = yield from line_search(x, f, g, p, f_ref, ones, tries, proposal_ok, state.f_start,
+                                     project, rules, slope_floor=floor)
+    need_fallback = live & ~learned.ok
+    # A proposal that is a positive multiple of the fallback (the classical weights) has
+    # already been searched along: keep backtracking where it stopped.
+    g_slot, m_slot, s_slot = a[..., SLOT["gradient"]], a[..., SLOT["momentum"]], \
+        a[..., SLOT["second_order"]]
+    a_fallback = xp.where(second_ok, s_slot, g_slot)
+    others_zero = xp.where(second_ok, (g_slot == 0) & (m_slot == 0), (m_slot == 0) & (s_slot == 0))
+    resume = proposal_ok & (a_fallback > 0) & others_zero
+    tries = xp.where(resume, _full(xp, tries, max(maxls - learned_maxls, 1)),
+                     _full(xp, tries, maxls))
+    classical = yield from line_search(x, f, g, fallback, f_ref,
+                                       xp.where(resume, learned.alpha * a_fallback, ones), tries,
+                                       need_fallback, state.f_start, project, rules)
+    need_reset = need_fallback & ~classical.ok
+    reset = failed_search(x, f, g, ones)
+    if any_true(need_reset):
+        keep_length = safe_div(norm(state.s_prev, xp), norm(gr, xp), state.initial_scale, xp)
+        scale = xp.where(state.has_prev, keep_length, state.initial_scale)
+        reset = yield from line_search(x, f, g, -col(scale) * gr, f_ref, ones,
+                                       _full(xp, tries, maxls), need_reset, state.f_start,
+                                       project, rules)
+    return learned, classical, reset, need_reset
+
+
+def _reset_memory(memory, rows, initial_scale, xp):
+    """Rows in ``rows`` get an empty memory: L-BFGS pairs turned into exact no-ops (``rho = 0``,
+    ``s = y = 0``: a batch keeps one memory length), a dense BFGS matrix back to
+    ``initial_scale * I``."""
+    if isinstance(memory, DenseMemory):
+        fresh = memory_init(initial_scale, memory.H[..., 0])
+        return DenseMemory(select(rows, fresh.H, memory.H, xp),
+                           select(rows, fresh.started, memory.started, xp))
+    return Memory(
+        tuple(select(rows, xp.zeros_like(s), s, xp) for s in memory.s),
+        tuple(select(rows, xp.zeros_like(y), y, xp) for y in memory.y),
+        tuple(select(rows, xp.zeros_like(r), r, xp) for r in memory.rho),
+        select(rows, initial_scale, memory.gamma, xp),
+    )
+
+
+def _combine(learned, classical, reset, xp):
+    """The accepted search per row: proposal, else classical direction, else reset."""
+    def pick(field):
+        a, b, c = (getattr(s, field) for s in (learned, classical, reset))
+        return select(learned.ok, a, select(classical.ok, b, c, xp), xp)
+
+    return {field: pick(field) for field in ("x", "f", "g", "alpha", "slope", "approximate")}
+
+
+def _freeze(state, frozen, xp):
+    """Rows in ``frozen`` enter the iteration detached from any autograd graph (torch)."""
+    def cut(v):
+        if v is None or isinstance(v, (int, float)):
+            return v
+        if isinstance(v, tuple):
+            return type(v)(*map(cut, v)) if hasattr(v, "_fields") else tuple(map(cut, v))
+        return select(frozen, stop_gradient(v), v, xp) if v.ndim else v
+
+    return state._replace(**{name: cut(getattr(state, name)) for name in (
+        "x", "f", "g", "memory", "s_prev", "y_prev", "a_prev", "h", "history")})
+
+
+def step(state, setup):
+    """One iteration for every running row (a generator over requests).
+
+    Returns ``(state, info)``: the next state (rows that converge, reach ``maxiter`` or fail
+    get their status and are frozen) and a :class:`StepInfo`, or ``None`` when no row ran.
+    """
+    xp = array_namespace(state.x)
+    opts = setup.opts
+    status, live, pg = _stop_tests(state, setup, xp)
+    if not any_true(live):
+        return state._replace(status=status), None
+    if not bool(xp.all(live)):
+        state = _freeze(state, ~live, xp)
+    x, f, g, k = state.x, state.f, state.g, state.k
+    if setup.lb is None:
+        gr, free = g, (lambda v: v)
+    else:
+        bound = ((x <= setup.lb) & (g > 0)) | ((x >= setup.ub) & (g < 0))
+
+        def free(v):
+            return xp.where(bound, xp.zeros_like(v), v)
+
+        gr = free(g)
+    second, diagonal = yield from _second_order(state, setup, gr, free, live, xp)
+    directions, valid = candidates(gr, state.s_prev, state.y_prev, state.has_prev, second,
+                                   state.initial_scale)
+    directions = tuple(free(d) for d in directions)
+    valid_f = xp.astype(xp.stack(valid, axis=-1), x.dtype)
+    f_ref = reference_value(state.window)
+    second_ok = is_descent(gr, second)  # the classical direction: second order, else gradient
+    fallback = select(second_ok, directions[SLOT["second_order"]], directions[SLOT["gradient"]],
+                      xp)
+    eye = xp.eye(N_SLOTS, dtype=x.dtype, device=x.device)
+    one_hot = xp.where(col(second_ok), eye[SLOT["second_order"], :], eye[SLOT["gradient"], :])
+    progress_ref, progress_k, classical_until, stall = _stall_watch(
+        state, setup, norm(pg, xp), live, xp)
+    h0 = xp.zeros_like(state.h)
+    h = select(stall, h0, state.h, xp)
+    classical = live & (k < classical_until)
+    stats = statistics(gr, directions, valid, state.history)
+    a, h_net = _propose(state, setup, stats, valid_f, h, live & ~classical, classical, one_hot,
+                        xp)
+    p = sum(col(a[..., i]) * directions[i] for i in range(N_SLOTS))
+    proposal_ok = live & ~classical & is_descent(gr, p)
+    learned, fell_back, reset, need_reset = yield from _safeguard(
+        state, setup, x, f, g, gr, p, a, fallback, second_ok, proposal_ok, live, f_ref, xp)
+    taken = learned.ok | fell_back.ok | reset.ok
+    found = _combine(learned, fell_back, reset, xp)
+    source = xp.where(
+        learned.ok,
+        xp.where(learned.alpha != 1.0, _full(xp, status, LEARNED_BACKTRACKED),
+                 _full(xp, status, LEARNED)),
+        xp.where(fell_back.ok,
+                 xp.where(classical, _full(xp, status, CLASSICAL), _full(xp, status, FALLBACK)),
+                 _full(xp, status, RESET)))
+    alpha = xp.where(taken, found["alpha"], xp.zeros_like(f))
+    by_learned = col(learned.ok)
+    a_eff = xp.where(by_learned, col(alpha) * a,
+                     xp.where(col(fell_back.ok), col(alpha) * one_hot, xp.zeros_like(a)))
+    counted = taken & ((source == FALLBACK) | (source == RESET))  # the stall watch's do not count
+    overrides = xp.where(counted, state.overrides + 1, xp.zeros_like(state.overrides))
+    too_many = overrides >= opts["reset_after"]
+    overrides = xp.where(too_many, xp.zeros_like(overrides), overrides)
+    h_new = select(need_reset | too_many | classical, h0, h_net, xp)
+
+    x_new, f_new, g_new = found["x"], found["f"], found["g"]
+    s, y = x_new - x, g_new - g
+    memory = state.memory
+    if not setup.has_hessian:
+        memory = memory_push(_reset_memory(memory, need_reset, state.initial_scale, xp), s, y,
+                             opts["memory"])
+    history = History(norm(gr, xp), f_new - f, found["slope"], dot(s, y, xp), alpha,
+                      source >= FALLBACK, _full(xp, f, float(k + 1)))
+    failed = live & ~taken
+    status = xp.where(failed, _full(xp, status, st.PRECISION_LOSS), status)
+    xrtol = opts["xrtol"]
+    if xrtol > 0:
+        short = taken & (norm(s, xp) <= xrtol * (xrtol + norm(x, xp)))
+        status = xp.where(short, _full(xp, status, st.SUCCESS), status)
+
+    def keep(new, old):
+        return select(taken, new, old, xp)
+
+    new_state = State(
+        x=keep(x_new, x), f=keep(f_new, f), g=keep(g_new, g),
+        memory=memory,  # rows not taken have stopped for good: their memory is never read
+        s_prev=keep(s, state.s_prev), y_prev=keep(y, state.y_prev),
+        has_prev=state.has_prev | taken, a_prev=keep(a_eff, state.a_prev),
+        h=keep(h_new, state.h),
+        history=History(*(keep(new, old) for new, old in zip(history, state.history))),
+        window=(state.window + (keep(f_new, f),))[-opts["nonmonotone"]:],
+        overrides=keep(overrides, state.overrides),
+        progress_ref=progress_ref, progress_k=progress_k, classical_until=classical_until,
+        initial_scale=state.initial_scale, f_start=state.f_start, g0_norm=state.g0_norm,
+        gtol=state.gtol, diagonal=diagonal, status=status,
+        nit=state.nit + xp.astype(taken, state.nit.dtype), k=k + 1,
+    )
+    info = StepInfo(taken, stats, a, directions, p, source, alpha, f_ref, found["slope"], a_eff,
+                    found["approximate"])
+    return new_state, info
+
