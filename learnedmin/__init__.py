@@ -13,5 +13,7 @@ __version__ = "0.1.0"
 from .policy import FixedWeights  # noqa: E402
 from .method import LearnedMinimizer, learned  # noqa: E402
 from .weights import WeightsError  # noqa: E402
+from .batch import minimize_batch  # noqa: E402
 
-__all__ = ["learned", "LearnedMinimizer", "FixedWeights", "WeightsError", "__version__"]
+__all__ = ["learned", "LearnedMinimizer", "FixedWeights", "WeightsError", "minimize_batch",
+           "__version__"]

@@ -51,19 +51,6 @@ class _Answers:
         raise ValueError(f"unknown request {kind!r}")  # pragma: no cover - a programming error
 
 
-def _drive(generator, answers):
-    """:func:`learnedmin.requests.drive` with our arithmetic quiet between requests."""
-    try:
-        with _quiet():
-            request = next(generator)
-        while True:
-            reply = answers(request)
-            with _quiet():
-                request = generator.send(reply)
-    except StopIteration as done:
-        return done.value
-
-
 def run(obj, x0, policy, opts, lb=None, ub=None, callback=None):
     """Minimise from ``x0`` (float64, inside the bounds). Returns a dict of result fields.
 
@@ -72,13 +59,13 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None):
     """
     setup = Setup(policy, opts, lb, ub, obj.has_hessian)
     answers = _Answers(obj)
-    state = _drive(init(x0[None, :], setup), answers)
+    state = drive(init(x0[None, :], setup), answers, _quiet)
     steps = []  # StepInfo of each accepted step
     values = [float(state.f[0])]
     allvecs = [x0.copy()] if opts["return_all"] else None
     status = int(state.status[0])
     while status == st.RUNNING:
-        state, info = _drive(step(state, setup), answers)
+        state, info = drive(step(state, setup), answers, _quiet)
         status = int(state.status[0])
         if info is None or not info.taken[0]:
             break

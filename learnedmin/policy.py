@@ -103,7 +103,8 @@ class MirroredPolicy:
     against the TorchScript module before it is used.
     """
 
-    def __init__(self, params, feature_clip):
+    def __init__(self, params, feature_clip, module=None):
+        self.module = module  # the module mirrored, for drivers that run on torch tensors
         self.w_ih = params["cell.weight_ih"]
         self.w_hh = params["cell.weight_hh"]
         self.b_ih = params["cell.bias_ih"]
@@ -140,7 +141,7 @@ def fast_policy(module, meta):
     try:
         params = {k: v.detach().cpu().numpy().astype(np.float64)
                   for k, v in module.state_dict().items()}
-        mirror = MirroredPolicy(params, meta["network"]["feature_clip"])
+        mirror = MirroredPolicy(params, meta["network"]["feature_clip"], module)
     except (KeyError, AttributeError, TypeError, ValueError):
         return scripted
     rng = np.random.default_rng(0)

@@ -20,6 +20,7 @@ kind        asks for                                    answer
 ==========  ==========================================  ========================================
 """
 
+import contextlib
 from typing import NamedTuple
 
 __all__ = ["Request", "drive"]
@@ -35,12 +36,22 @@ class Request(NamedTuple):
     v: object = None
 
 
-def drive(generator, answer):
+def drive(generator, answer, between=None):
     """Run ``generator`` to completion, answering each request with ``answer(request)``;
-    return the generator's value."""
+    return the generator's value.
+
+    ``between``, a context-manager factory, wraps the generator's own work (not the answers):
+    the drivers silence numpy's floating-point warnings in the iteration's arithmetic, never in
+    user code.
+    """
+    if between is None:
+        between = contextlib.nullcontext
     try:
-        request = next(generator)
+        with between():
+            request = next(generator)
         while True:
-            request = generator.send(answer(request))
+            reply = answer(request)
+            with between():
+                request = generator.send(reply)
     except StopIteration as done:
         return done.value
