@@ -258,15 +258,27 @@ def _torch_policy(policy, device):
     return ModulePolicy(module, policy.hidden_size)
 
 
-def _minimizer(weights, options):
-    from .method import LearnedMinimizer, learned
+_MINIMIZERS = {}  # bundled name or path -> LearnedMinimizer (its network, loaded once)
 
+
+def _minimizer(weights):
+    """The :class:`~learnedmin.LearnedMinimizer` whose network a batch uses (loaded once per
+    archive and process)."""
+    from .method import LearnedMinimizer
+
+    if isinstance(weights, FixedWeights):
+        return LearnedMinimizer(weights=weights)
+    key = str(weights)
+    if key not in _MINIMIZERS:
+        _MINIMIZERS[key] = LearnedMinimizer(weights=weights)
+    return _MINIMIZERS[key]
+
+
+def _resolve(options):
     bad = sorted(set(options) & set(_UNSUPPORTED))
     if bad:
         raise ValueError(f"minimize_batch does not support the option(s) {', '.join(bad)}")
-    if isinstance(weights, str) and weights == "default" and not options:
-        return learned
-    return LearnedMinimizer(weights=weights, **options)
+    return _options.resolve_options(_options.DEFAULTS, options, stacklevel=4)
 
 
 def minimize_batch(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None,
@@ -329,8 +341,8 @@ def minimize_batch(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=Non
     x = _standardize_x0(x0)
     xp = array_namespace(x)
     args = _standardize_args(args, x.shape[0])
-    minimizer = _minimizer(weights, options)
-    opts = minimizer.options
+    opts = _resolve(options)
+    minimizer = _minimizer(weights)
     has_hessian = hess is not None or hessp is not None
     policy = minimizer._policy_for(has_hessian, opts)
     if _is_torch(x):

@@ -6,18 +6,12 @@ a driver (:func:`learnedmin.loop.run` for SciPy, :func:`learnedmin.minimize_batc
 unroll) owns the calls, the counting and the copies. Rows not named in ``rows`` must not be
 evaluated; their entries in the answer are ignored (drivers fill them with NaN).
 
-==========  ==========================================  ========================================
-kind        asks for                                    answer
-==========  ==========================================  ========================================
-``"f"``     ``f(x)`` on ``rows``                        array (B,)
-``"g"``     ``g(x)`` on ``rows`` (``f`` holds ``f(x)``,  array (B, n)
-            for forward differences)
-``"fg"``    ``f(x)``, and ``g(x)`` where ``f`` is        ``(f, g)``
-            finite
-``"hess"``  the Hessian at ``x`` for the products that   diagonal (B, n) of the Hessian, or
-            follow (one ``hess`` call, if given)         ``None`` when only products are known
-``"hessp"`` ``H(x) v`` on ``rows``                       array (B, n)
-==========  ==========================================  ========================================
+* ``"f"``: ``f(x)`` on ``rows``; answer an array (B,).
+* ``"g"``: ``g(x)`` on ``rows`` (``f`` holds ``f(x)``, for forward differences); answer (B, n).
+* ``"fg"``: ``f(x)``, and ``g(x)`` where ``f`` is finite; answer the pair ``(f, g)``.
+* ``"hess"``: the Hessian at ``x`` for the products that follow (one ``hess`` call, if one is
+  given); answer its diagonal (B, n), or ``None`` when only products are known.
+* ``"hessp"``: ``H(x) v`` on ``rows``; answer (B, n).
 """
 
 import contextlib

@@ -184,3 +184,16 @@ def test_torch_on_cuda_stays_on_cuda():
     res = minimize_batch(fg, torch.from_numpy(s.theta0).to(dev),
                          args=(torch.from_numpy(s.y).to(dev),), jac=True)
     assert res.x.device.type == "cuda" and bool(res.success.float().mean() >= 0.9)
+
+
+def test_throughput_benchmark_reports_every_solver():
+    from learnedmin.bench.batch import format_batch, measure_batch
+
+    out = measure_batch(sizes=(3,), loop_limit=2)
+    solvers = [r["solver"] for r in out["rows"]]
+    assert solvers[0] == "LM loop" and len(solvers) == 4
+    for r in out["rows"]:
+        assert r["instances"] == (3 if r["solver"].startswith("minimize_batch") else 2)
+        assert 0.0 <= r["resolved"] <= 1.0 and r["per_second"] > 0
+    assert out["rows"][0]["ratio_to_lm"] == 1.0
+    assert "| 3 | minimize_batch (jac=True) | 3 |" in format_batch(out)

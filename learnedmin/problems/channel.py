@@ -298,6 +298,37 @@ def cost(theta, y, freqs):
     return xp.sum(r * r, axis=-1)
 
 
+def cost_and_gradient(theta, y, freqs):
+    r""":func:`cost` and :func:`gradient` together, from one evaluation of the phases.
+
+    With :math:`r = [r_{re}; r_{im}]` the residual and :math:`\phi = 2\pi f_m \tau_p`,
+    :math:`\partial c/\partial\alpha_p = -2\sum_m (r_{re} \cos\phi - r_{im} \sin\phi)`,
+    :math:`\partial c/\partial\beta_p = -2\sum_m (r_{re} \sin\phi + r_{im} \cos\phi)` and
+    :math:`\partial c/\partial\tau_p = -2\sum_m 2\pi f_m [r_{re}(\beta_p\cos\phi -
+    \alpha_p\sin\phi) - r_{im}(\alpha_p\cos\phi + \beta_p\sin\phi)]`: the gradient
+    without forming the Jacobian (the form a batched solver wants, ``jac=True``).
+
+    Returns
+    -------
+    cost : array, shape (...)
+    gradient : array, shape (..., 3P)
+    """
+    xp = array_namespace(theta)
+    f = _freqs(freqs, theta, xp)
+    M = f.shape[-1]
+    _, alpha, beta, c, s = _parts(theta, f, xp)
+    obs = _observation(y, theta, xp, M)
+    r_re = obs[..., :M] - xp.sum(alpha * c + beta * s, axis=-1)
+    r_im = obs[..., M:] - xp.sum(beta * c - alpha * s, axis=-1)
+    cost_value = xp.sum(r_re * r_re, axis=-1) + xp.sum(r_im * r_im, axis=-1)
+    rr, ri = r_re[..., :, None], r_im[..., :, None]
+    w = (2 * math.pi) * f[..., :, None]
+    g_tau = xp.sum(w * (rr * (beta * c - alpha * s) - ri * (alpha * c + beta * s)), axis=-2)
+    g_alpha = xp.sum(rr * c - ri * s, axis=-2)
+    g_beta = xp.sum(rr * s + ri * c, axis=-2)
+    return cost_value, -2 * xp.concat([g_tau, g_alpha, g_beta], axis=-1)
+
+
 def jacobian(theta, freqs):
     r"""The Jacobian of :func:`residual`, :math:`J = -[\operatorname{Re} D; \operatorname{Im} D]`.
 
