@@ -51,6 +51,12 @@ def safe_div(num, den, fallback, xp):
 
 def select(mask, new, old, xp):
     """Row-wise ``new`` where ``mask`` else ``old`` (``mask`` (B,), arrays (B, ...))."""
+    if xp is np and new.shape == old.shape and new.dtype == old.dtype:
+        # numpy: a uniform mask picks a whole array (the common case of one row, and no copy)
+        if mask.all():
+            return new
+        if not mask.any():
+            return old
     extra = new.ndim - mask.ndim
     return xp.where(mask[(...,) + (None,) * extra] if extra else mask, new, old)
 
