@@ -14,7 +14,9 @@ These are the only two places in learnedmin that touch ``torch.jit`` (:func:`loa
 import hashlib
 import io
 import json
+import math
 import os
+import re
 import tempfile
 import warnings
 from importlib import resources
@@ -27,6 +29,7 @@ FORMAT_VERSION = 1
 BUNDLED = ("default", "channel")
 _EXTRA = "metadata.json"
 _JIT_DEPRECATION = r"`torch\.jit\.(script|save|load)` is deprecated"
+_MAX_METADATA_BYTES = 1 << 20  # the sidecar
 
 __all__ = ["WeightsError", "FORMAT_VERSION", "BUNDLED", "read_metadata", "load", "export"]
 
@@ -58,40 +61,96 @@ def _expected():
     }
 
 
+def _require_file(path, what, label):
+    """Raise :class:`WeightsError` unless ``path`` is a regular file."""
+    if path.is_dir():
+        raise WeightsError(f"weights archive {label!r}: {path} is a directory, not {what}")
+    if not path.is_file():
+        raise WeightsError(f"weights archive {label!r}: file {path} does not exist")
+
+
+def _is_number(x):
+    """Whether ``x`` is a finite JSON number (not a bool, which JSON keeps apart)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:  # an integer beyond the float range
+        return False
+
+
+def _field_error(label, field, rule, got):
+    return WeightsError(
+        f"weights archive {label!r}: metadata field {field!r} must be {rule}; got {got!r}"
+    )
+
+
+def _check_fields(meta, label):
+    """Type-check the metadata fields learnedmin reads (after the version checks)."""
+    for key in ("sha256", "network"):
+        if key not in meta:
+            raise WeightsError(f"weights archive {label!r}: metadata lacks {key!r}")
+    sha = meta["sha256"]
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise _field_error(label, "sha256", "a string of 64 lowercase hexadecimal digits", sha)
+    net = meta["network"]
+    if not isinstance(net, dict):
+        raise _field_error(label, "network", "an object", net)
+    hidden = net.get("hidden")
+    if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
+        raise _field_error(label, "network.hidden", "a positive integer", hidden)
+    bounds = net.get("bounds")
+    if not (isinstance(bounds, list) and len(bounds) == len(SLOTS)
+            and all(_is_number(b) and b > 0 for b in bounds)):
+        raise _field_error(label, "network.bounds",
+                           f"a list of {len(SLOTS)} finite positive numbers", bounds)
+    clip = net.get("feature_clip")
+    if not (_is_number(clip) and clip > 0):
+        raise _field_error(label, "network.feature_clip", "a finite positive number", clip)
+    second = meta.get("second_order", [])
+    if not (isinstance(second, list) and all(isinstance(x, str) for x in second)):
+        raise _field_error(label, "second_order", "a list of strings", second)
+
+
 def read_metadata(weights="default"):
     """Read and check an archive's sidecar metadata without importing torch.
 
     Raises
     ------
     WeightsError
-        If a file is missing, the JSON is unreadable, or a version, feature list or slot order
-        differs from this installation's.
+        If a file is missing or is a directory, the JSON is unreadable, a version, feature list
+        or slot order differs from this installation's, or a field learnedmin reads has the
+        wrong type (the message names the field).
     """
     pt_path, json_path, label = _paths(weights)
-    if not pt_path.is_file():
-        raise WeightsError(f"weights archive {label!r}: file {pt_path} does not exist")
+    _require_file(pt_path, "a .pt file", label)
+    if json_path.is_dir():
+        _require_file(json_path, "a .json metadata file", label)
     if not json_path.is_file():
         raise WeightsError(
             f"weights archive {label!r}: metadata file {json_path} is missing; an archive is a "
             "NAME.pt file with its NAME.json beside it, as written by learnedmin.weights.export"
         )
+    if json_path.stat().st_size > _MAX_METADATA_BYTES:
+        raise WeightsError(
+            f"weights archive {label!r}: {json_path} is larger than the "
+            f"{_MAX_METADATA_BYTES} bytes a metadata file may have"
+        )
     try:
         meta = json.loads(json_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WeightsError(f"weights archive {label!r}: cannot read {json_path}: {exc}") from exc
     if not isinstance(meta, dict):
         raise WeightsError(f"weights archive {label!r}: {json_path} does not hold a JSON object")
     for key, want in _expected().items():
         got = meta.get(key)
-        if got != want:
+        if got != want or type(got) is not type(want):  # type: True == 1, but not a version
             raise WeightsError(
                 f"weights archive {label!r} has {key}={got!r} but this learnedmin needs {want!r}: "
                 "retrain or re-export it with this version (`learnedmin-train`), "
                 "or use the bundled weights"
             )
-    for key in ("sha256", "network"):
-        if key not in meta:
-            raise WeightsError(f"weights archive {label!r}: metadata lacks {key!r}")
+    _check_fields(meta, label)
     return meta
 
 
