@@ -10,6 +10,14 @@ an uninterrupted one would.
 The file is written to a temporary name in the same directory, flushed and fsynced, then moved
 over the old one with :func:`os.replace`: a run killed mid-write leaves the previous checkpoint
 intact.
+
+Each run has its own directory. ``learnedmin-train train --out runs/mynet.pt`` keeps its
+checkpoint in ``runs/mynet.run/`` (:func:`run_dir_for`) unless ``--run-dir`` names another, so
+runs with different outputs never share one. A fresh run refuses a directory that already holds
+a checkpoint (:func:`check_fresh`) unless it is told to resume that run or to overwrite it.
+
+>>> run_dir_for("runs/mynet.pt").as_posix()
+'runs/mynet.run'
 """
 
 import io
@@ -21,9 +29,58 @@ import torch
 
 from ..weights import _atomic_write as atomic_write
 
-__all__ = ["CHECKPOINT_NAME", "save", "load", "rng_states", "restore_rng_states"]
+__all__ = ["CHECKPOINT_NAME", "RUN_DIR_SUFFIX", "Interrupted", "run_dir_for", "check_fresh",
+           "save", "load", "rng_states", "restore_rng_states"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+RUN_DIR_SUFFIX = ".run"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C (still a ``KeyboardInterrupt``).
+
+    ``checkpoint`` is the path of the last checkpoint written for the run (``None`` if there is
+    none yet) and ``episode`` the unrolls it holds: what ``--resume`` continues from.
+    """
+
+    def __init__(self, checkpoint, episode):
+        super().__init__("training interrupted" + (
+            " before its first checkpoint" if checkpoint is None
+            else f"; last checkpoint {checkpoint} (after {episode} unrolls)"))
+        self.checkpoint = checkpoint
+        self.episode = episode
+
+
+def run_dir_for(out):
+    """The run directory of the archive ``out``: beside it, named after it (``x.pt`` ->
+    ``x.run``)."""
+    out = Path(out)
+    run_dir = out.with_suffix(RUN_DIR_SUFFIX)
+    return run_dir if run_dir != out else out.with_name(out.name + RUN_DIR_SUFFIX)
+
+
+def check_fresh(run_dir, recipe_sha256):
+    """Refuse to start a fresh run in ``run_dir`` if it holds a checkpoint.
+
+    Raises
+    ------
+    FileExistsError
+        Saying whether the checkpoint there is of the same recipe (``recipe_sha256``: the config
+        hash without ``optim.episodes``), which ``--resume`` continues, or of another one, and
+        that ``--overwrite`` replaces it.
+    """
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        return
+    state = load(path)
+    if state.get("recipe_sha256") == recipe_sha256:
+        raise FileExistsError(
+            f"{path} holds a checkpoint of this config after {state['episode']} unrolls; "
+            "continue that run with --resume, or start again with --overwrite")
+    raise FileExistsError(
+        f"{path} holds a checkpoint written with another config; start this run elsewhere "
+        "(another --out or --run-dir), replace that checkpoint with --overwrite, or continue "
+        "that run with --resume and its own config")
 
 
 def rng_states():

@@ -1,9 +1,10 @@
 """Training configuration: one table of defaults and help, TOML files, command-line overrides.
 
 A config is a nested dict. :data:`SCHEMA` lists every key with its default and a one-line help
-(``learnedmin-train --help`` prints it); a TOML file (read with :mod:`tomllib`) overrides the
-defaults, and ``--set section.key=value`` overrides the file (``value`` is parsed as a TOML value,
-so ``--set optim.lr=3e-4``, ``--set problems.families='["quadratic"]'``; a bare word is a string).
+(``learnedmin-train --help`` prints it); a TOML file (read with :mod:`tomllib`, or with its
+backport ``tomli`` on Python 3.10) overrides the defaults, and ``--set section.key=value``
+overrides the file (``value`` is parsed as a TOML value, so ``--set optim.lr=3e-4``,
+``--set problems.families='["quadratic"]'``; a bare word is a string).
 Unknown keys and values of the wrong type are refused with a message naming the key.
 
 :func:`config_hash` is the sha256 of the canonical JSON (sorted keys, no whitespace), recorded in
@@ -17,7 +18,11 @@ the exported archive so a network can be traced back to the exact recipe that ma
 import copy
 import hashlib
 import json
-import tomllib
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the backport, same API (the `train` extra installs it there)
+    import tomli as tomllib
 
 __all__ = ["SCHEMA", "defaults", "load", "resolve", "apply_override", "config_hash", "help_text",
            "get"]

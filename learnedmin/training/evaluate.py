@@ -104,11 +104,32 @@ def _gtol(jac, x0, relative):
     return relative * float(np.max(np.abs(jac(x0))))
 
 
-def grid_search(instances, relative_gtol, maxiter, grid=FIXED_GRID):
+def _stages(progress, total):
+    """``stage(label)`` gives a callable to call after each run of that stage; each call reports
+    ``progress(done, total, label)``, ``done`` counting the runs of all stages (nothing is
+    reported if ``progress`` is None)."""
+    done = 0
+
+    def stage(label):
+        def tick():
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, total, label)
+        return tick
+    return stage
+
+
+def _no_tick():
+    pass
+
+
+def grid_search(instances, relative_gtol, maxiter, grid=FIXED_GRID, tick=_no_tick):
     """The fixed mixture with the fewest total calls (failures cost ``maxiter``-sized runs).
 
     Returns ``(weights, score)``: the geometric mean over instances of the calls ratio to the
-    classical rule.
+    classical rule. ``tick()`` is called after each of the ``(len(grid) + 1) * len(instances)``
+    runs.
     """
     def calls_of(weights):
         method = LearnedMinimizer(weights=FixedWeights(weights))
@@ -116,6 +137,7 @@ def grid_search(instances, relative_gtol, maxiter, grid=FIXED_GRID):
         for _, fun, jac, x0 in instances:
             calls, res = count_calls(method, fun, jac, x0, _gtol(jac, x0, relative_gtol), maxiter)
             out.append(calls if math.isfinite(calls) else 4.0 * maxiter)
+            tick()
         return np.array(out, dtype=float)
 
     base = calls_of(CLASSICAL)
@@ -127,14 +149,16 @@ def grid_search(instances, relative_gtol, maxiter, grid=FIXED_GRID):
     return best, best_score
 
 
-def _measure_calls(instances, methods, relative_gtol, maxiter):
-    """``{method name: array of calls}`` and the failures per method."""
+def _measure_calls(instances, methods, relative_gtol, maxiter, tick=_no_tick):
+    """``{method name: array of calls}`` and the failures per method (``tick()`` after each
+    run)."""
     calls = {name: [] for name in methods}
     for _, fun, jac, x0 in instances:
         gtol = _gtol(jac, x0, relative_gtol)
         for name, method in methods.items():
             c, _ = count_calls(method, fun, jac, x0, gtol, maxiter)
             calls[name].append(c)
+            tick()
     return {name: np.array(v, dtype=float) for name, v in calls.items()}
 
 
@@ -188,8 +212,9 @@ def conjugate_gradient(hmul, rhs, x0, steps):
     return x
 
 
-def least_squares_budget(methods, instances, seed, budget=32):
-    """Part (b): relative errors after ``budget`` gradient evaluations (geometric means)."""
+def least_squares_budget(methods, instances, seed, budget=32, tick=_no_tick):
+    """Part (b): relative errors after ``budget`` gradient evaluations (geometric means);
+    ``tick()`` after each method on each instance."""
     rng = np.random.default_rng(seed)
     errors = {name: [] for name in list(methods) + ["chebyshev", "cg"]}
     fevals = {name: [] for name in methods}
@@ -227,6 +252,7 @@ def least_squares_budget(methods, instances, seed, budget=32):
             errors[name].append(rel(res.x))
             fevals[name].append(res.nfev)
             gevals[name].append(res.njev)
+            tick()
         x = x0
         for gamma in chebyshev_steps(lam[0], lam[-1], budget):
             x = x - gamma * jac(x)
@@ -255,18 +281,22 @@ def _long_instances(config, count):
     return out
 
 
-def evaluate(weights, config, quick=False):
-    """Run (a), (b) and (c) for the archive ``weights``; return a JSON-serialisable report."""
+def evaluate(weights, config, quick=False, progress=None):
+    """Run (a), (b) and (c) for the archive ``weights``; return a JSON-serialisable report.
+
+    ``progress(done, total, label)``, if given, is called after each of the ``total`` runs
+    (``label`` names the part); it does not change what is measured.
+    """
     threads = torch.get_num_threads()
     if config["threads"]:
         torch.set_num_threads(config["threads"])
     try:
-        return _evaluate(weights, config, quick)
+        return _evaluate(weights, config, quick, progress)
     finally:
         torch.set_num_threads(threads)
 
 
-def _evaluate(weights, config, quick):
+def _evaluate(weights, config, quick, progress):
     t0 = time.perf_counter()
     ev = config["evaluate"]
     count = 2 if quick else ev["instances"]
@@ -276,14 +306,19 @@ def _evaluate(weights, config, quick):
         warnings.simplefilter("ignore", RuntimeWarning)  # user-side overflow in test functions
         tuning = _instances(config, ev["families"], 1 if quick else 4, 3)
         grid = FIXED_GRID[:3] if quick else FIXED_GRID
-        best_fixed, tuning_score = grid_search(tuning, ev["gtol"], maxiter, grid)
+        inst = _instances(config, ev["families"], count, 5) + _classic_instances()
+        lsq_count = 2 if quick else ev["lsq_instances"]
+        long_inst = _long_instances(config, 1 if quick else 4)
+        stage = _stages(progress, (len(grid) + 1) * len(tuning) + 3 * len(inst) + 3 * lsq_count
+                        + 2 * len(long_inst))
+        best_fixed, tuning_score = grid_search(tuning, ev["gtol"], maxiter, grid,
+                                               stage("tuning the fixed mixture"))
         methods = {
             "learned": learned,
             "classical": LearnedMinimizer(weights=FixedWeights(CLASSICAL)),
             "best_fixed": LearnedMinimizer(weights=FixedWeights(best_fixed)),
         }
-        inst = _instances(config, ev["families"], count, 5) + _classic_instances()
-        calls = _measure_calls(inst, methods, ev["gtol"], maxiter)
+        calls = _measure_calls(inst, methods, ev["gtol"], maxiter, stage("(a) calls to converge"))
         part_a = {
             "families": _summary(inst, calls),
             "median_ratio_learned_to_classical": _ratio(calls, "learned"),
@@ -294,12 +329,11 @@ def _evaluate(weights, config, quick):
             "best_fixed_weights": list(best_fixed),
             "best_fixed_tuning_score": tuning_score,
         }
-        part_b = least_squares_budget(methods, 2 if quick else ev["lsq_instances"],
-                                      _mix(ev["seed"], 9))
+        part_b = least_squares_budget(methods, lsq_count, _mix(ev["seed"], 9),
+                                      tick=stage("(b) least squares at a fixed budget"))
         horizon = 10 * config["unroll"]["max_steps"]
-        long_inst = _long_instances(config, 1 if quick else 4)
         long_calls = _measure_calls(long_inst, {k: methods[k] for k in ("learned", "classical")},
-                                    1e-9, horizon)
+                                    1e-9, horizon, stage("(c) long horizons"))
         part_c = {"maxiter": horizon, "relative_gtol": 1e-9, "instances": len(long_inst),
                   "converged": {k: int(np.sum(np.isfinite(v))) for k, v in long_calls.items()},
                   "groups": _summary(long_inst, long_calls)}

@@ -37,7 +37,7 @@ from ..policy import FixedWeights, transformed_features
 from ..safeguard import REFINE_BAND
 from ..statistics import FEATURE_NAMES
 from .evaluate import CLASSICAL as CLASSICAL_WEIGHTS
-from .evaluate import _classic_instances, _gtol, _instances, count_calls, ratios
+from .evaluate import _classic_instances, _gtol, _instances, _stages, count_calls, ratios
 
 __all__ = ["headroom", "format_headroom", "BANDS"]
 
@@ -129,8 +129,12 @@ def _mlp_probe(train, test, steps=2000, seed=0):
                      for x, y in ((x_train, ya), (x_test, yb)))
 
 
-def headroom(config, quick=False):
-    """The measurements above on ``evaluate``'s held-out instances; a JSON-serialisable dict."""
+def headroom(config, quick=False, progress=None):
+    """The measurements above on ``evaluate``'s held-out instances; a JSON-serialisable dict.
+
+    ``progress(done, total, label)``, if given, is called after each of the ``total`` runs of
+    the classical rule; it does not change what is measured.
+    """
     t0 = time.perf_counter()
     ev = config["evaluate"]
     maxiter = 2000
@@ -142,12 +146,13 @@ def headroom(config, quick=False):
             warnings.simplefilter("ignore", RuntimeWarning)  # user-side overflow in test functions
             inst = _instances(config, ev["families"], 2 if quick else ev["instances"], 5)
             inst += _classic_instances()[: 4 if quick else None]
-            return _measure(inst, ev["gtol"], maxiter, t0, quick)
+            tick = _stages(progress, len(inst) * (1 + len(BANDS)))("classical rule and bands")
+            return _measure(inst, ev["gtol"], maxiter, t0, quick, tick)
     finally:
         torch.set_num_threads(threads)
 
 
-def _measure(inst, relative_gtol, maxiter, t0, quick):
+def _measure(inst, relative_gtol, maxiter, t0, quick, tick):
     groups = [g.split(":")[0] for g, *_ in inst]
     calls = {REFINE_BAND: []} | {band: [] for band in BANDS}
     nit, feats, targets = [], [], []
@@ -157,6 +162,7 @@ def _measure(inst, relative_gtol, maxiter, t0, quick):
         count, res = count_calls(LearnedMinimizer(weights=recorder), fun, jac, x0, gtol, maxiter)
         calls[REFINE_BAND].append(count)
         nit.append(res.nit)
+        tick()
         f, t = _steps(res, recorder.seen)
         feats.append(np.array(f).reshape(-1, len(FEATURE_NAMES)))
         targets.append(np.array(t, dtype=np.float64))
@@ -164,6 +170,7 @@ def _measure(inst, relative_gtol, maxiter, t0, quick):
             opts = {"refine": False} if band is None else {"refine_band": band}
             method = LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS), **opts)
             calls[band].append(count_calls(method, fun, jac, x0, gtol, maxiter)[0])
+            tick()
     calls = {band: np.array(c, dtype=float) for band, c in calls.items()}
     base, nit = calls[REFINE_BAND], np.array(nit, dtype=float)
     log_band = math.log(REFINE_BAND)

@@ -22,6 +22,7 @@ writes checkpoints and the archive.
 """
 
 import datetime
+import logging
 import math
 import os
 import time
@@ -330,21 +331,34 @@ def export_network(net, path, config, validation, extra=None, trained=True):
     return weights_io.export(net.to("cpu").eval(), path, metadata)
 
 
-class _Progress:
-    """tqdm bar over unrolls (plain log lines when disabled)."""
+_LOG = logging.getLogger(__name__)
 
-    def __init__(self, total, initial, enabled, log):
-        self.log = log
+
+class _Progress:
+    """tqdm bar over units of work: unrolls in training, runs in ``evaluate`` and ``headroom``
+    (plain log lines when disabled: what :meth:`write` is given, and with ``log_every`` a count
+    every that many units)."""
+
+    def __init__(self, total, initial, enabled, log, unit="unroll", log_every=None):
+        self.log, self.total, self.done = log, total, initial
+        self.unit, self.log_every = unit, log_every
         self.bar = None
         if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="unroll", dynamic_ncols=True)
+            self.bar = tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True)
 
-    def update(self, **postfix):
+    def update(self, label=None, **postfix):
+        """One unit done; ``label`` names what is being done, ``postfix`` numbers to show."""
+        self.done += 1
         if self.bar is not None:
+            if label is not None:
+                self.bar.set_description(label, refresh=False)
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in postfix.items()}, refresh=False)
             self.bar.update(1)
+        elif self.log is not None and self.log_every and (
+                self.done % self.log_every == 0 or self.done == self.total):
+            self.log(f"{self.done}/{self.total} {self.unit}s" + (f" ({label})" if label else ""))
 
     def write(self, text):
         if self.bar is not None:
@@ -358,7 +372,7 @@ class _Progress:
 
 
 def train(config, run_dir, out=None, resume=False, stop_after=None, show_progress=True,
-          log=print):
+          log=_LOG.info, overwrite=False):
     """Train a weighting network as the config says; export the best one.
 
     Parameters
@@ -366,7 +380,8 @@ def train(config, run_dir, out=None, resume=False, stop_after=None, show_progres
     config : dict
         A resolved config (:func:`learnedmin.training.config.resolve`).
     run_dir : str or Path
-        Directory of the checkpoint (``checkpoint.pt``).
+        Directory of the run's checkpoint (``checkpoint.pt``); one directory per run (the
+        command line's default is :func:`~learnedmin.training.checkpoint.run_dir_for` ``(out)``).
     out : str or Path, optional
         Archive to write at the end (``.pt`` plus ``.json``); default ``run_dir/weights.pt``.
     resume : bool
@@ -378,34 +393,59 @@ def train(config, run_dir, out=None, resume=False, stop_after=None, show_progres
     show_progress : bool
         tqdm progress bar (rank 0 only).
     log : callable or None
-        Where log lines go when there is no progress bar.
+        Where log lines go when there is no progress bar (default: this module's logger, level
+        INFO); ``None`` drops them.
+    overwrite : bool
+        Start afresh even if ``run_dir`` holds a checkpoint, deleting it. Without it (or
+        ``resume``) a fresh run refuses such a directory.
 
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    FileExistsError
+        A fresh run (neither ``resume`` nor ``overwrite``) in a directory that holds a checkpoint.
+    learnedmin.training.checkpoint.Interrupted
+        On ``KeyboardInterrupt``, naming the last checkpoint written, which ``resume`` continues.
     """
+    if resume and overwrite:
+        raise ValueError("'resume' and 'overwrite' exclude each other: resume continues the run "
+                         "in run_dir, overwrite discards it")
     threads = torch.get_num_threads()
     if config["threads"]:
         torch.set_num_threads(config["threads"])
+    saved = {}  # the last checkpoint on disk ("path", "episode"), kept up to date by _train
     try:
-        return _train(config, run_dir, out, resume, stop_after, show_progress, log)
+        return _train(config, run_dir, out, resume, stop_after, show_progress, log, overwrite,
+                      saved)
+    except KeyboardInterrupt as exc:
+        raise ckpt.Interrupted(saved.get("path"), saved.get("episode")) from exc
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(config, run_dir, out, resume, stop_after, show_progress, log):
+def _train(config, run_dir, out, resume, stop_after, show_progress, log, overwrite, saved):
     t_start = time.perf_counter()
     device = resolve_device(config["device"])
     rank, world = _distributed(device)
     run_dir = Path(run_dir)
     ckpt_path = run_dir / ckpt.CHECKPOINT_NAME
+    recipe = {**config, "optim": {**config["optim"], "episodes": None}}
+    if not resume and not overwrite:
+        ckpt.check_fresh(run_dir, config_hash(recipe))  # before any rank can write one
     opts = solver_options(**config["solver"])
     families = _families(config)
     net = build_net(config, device)
     optimiser = torch.optim.Adam(net.parameters(), lr=config["optim"]["lr"],
                                  weight_decay=config["optim"]["weight_decay"])
     val_problems = validation_problems(config, families)
-    recipe = {**config, "optim": {**config["optim"], "episodes": None}}
+    if overwrite and rank == 0 and ckpt_path.is_file():
+        # a stale checkpoint of the discarded run must not be what a later --resume picks up
+        ckpt_path.unlink()
+        if log is not None:
+            log(f"discarded the checkpoint in {run_dir} (overwrite)")
 
     start, history, best, best_score, best_episode = 0, [], None, math.inf, 0
     if resume:
@@ -417,6 +457,7 @@ def _train(config, run_dir, out, resume, stop_after, show_progress, log):
         optimiser.load_state_dict(state["optimizer"])
         ckpt.restore_rng_states(state["rng"])
         start, history = state["episode"], state["history"]
+        saved.update(path=ckpt_path, episode=start)
         best, best_score, best_episode = state["best"], state["best_score"], state["best_episode"]
         classical = state["classical"]
     else:
@@ -433,14 +474,14 @@ def _train(config, run_dir, out, resume, stop_after, show_progress, log):
     running = None
 
     def save_checkpoint(episode):
-        if rank != 0:
-            return
-        ckpt.save(ckpt_path, {
-            "model": net.state_dict(), "optimizer": optimiser.state_dict(),
-            "episode": episode, "history": history, "best": best, "best_score": best_score,
-            "best_episode": best_episode, "classical": classical, "config": config,
-            "recipe_sha256": config_hash(recipe), "rng": ckpt.rng_states(),
-        })
+        if rank == 0:
+            ckpt.save(ckpt_path, {
+                "model": net.state_dict(), "optimizer": optimiser.state_dict(),
+                "episode": episode, "history": history, "best": best, "best_score": best_score,
+                "best_episode": best_episode, "classical": classical, "config": config,
+                "recipe_sha256": config_hash(recipe), "rng": ckpt.rng_states(),
+            })
+        saved.update(path=ckpt_path, episode=episode)  # written by rank 0
 
     try:
         for episode in range(start, end):
