@@ -17,7 +17,10 @@ _NUMPY_TYPES = (np.ndarray, np.generic)
 
 def array_namespace(*arrays):
     """The array-API namespace of ``arrays``: numpy itself for numpy >= 2, else array_api_compat."""
-    if _NUMPY_IS_ARRAY_API and all(isinstance(a, _NUMPY_TYPES) for a in arrays):
+    if _NUMPY_IS_ARRAY_API:
+        for a in arrays:
+            if not isinstance(a, _NUMPY_TYPES):
+                return _compat_namespace(*arrays)
         return np
     return _compat_namespace(*arrays)
 
@@ -53,6 +56,8 @@ def select(mask, new, old, xp):
     """Row-wise ``new`` where ``mask`` else ``old`` (``mask`` (B,), arrays (B, ...))."""
     if xp is np and new.shape == old.shape and new.dtype == old.dtype:
         # numpy: a uniform mask picks a whole array (the common case of one row, and no copy)
+        if mask.size == 1:
+            return new if mask.item() else old
         if mask.all():
             return new
         if not mask.any():
@@ -68,4 +73,6 @@ def stop_gradient(a):
 
 def any_true(mask):
     """Whether any entry of a boolean array is true, as a Python bool."""
+    if isinstance(mask, np.ndarray) and mask.size == 1:
+        return bool(mask.item())
     return bool(mask.any()) if hasattr(mask, "any") else bool(mask)
