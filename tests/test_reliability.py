@@ -1,0 +1,79 @@
+"""Regression tests for defects a SciPy user hit, each named for what broke."""
+
+import math
+import re
+import sys
+import types
+import warnings
+from importlib.machinery import ModuleSpec
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.optimize import Bounds, OptimizeResult, minimize, rosen, rosen_der
+
+from learnedmin import FixedWeights, LearnedMinimizer, learned
+from learnedmin import _options
+from learnedmin import _status as status
+from learnedmin._objective import Objective
+
+X0 = np.array([-1.2, 1.0])
+CLASSICAL = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
+
+
+def _recording(fun):
+    """``fun`` that also keeps a copy of every point it is called at, in ``.points``."""
+
+    def wrapped(x, *args):
+        wrapped.points.append(np.array(x, copy=True))
+        return fun(x, *args)
+
+    wrapped.points = []
+    return wrapped
+
+
+def assert_inside(points, lb, ub):
+    points = np.array(points)
+    outside = np.flatnonzero(np.any((points < lb) | (points > ub), axis=1))
+    assert not outside.size, f"fun evaluated outside [{lb}, {ub}] at {points[outside[:5]]}"
+
+
+# --------------------------------------------------------------------------------------------
+# 4. options={"maxiter": 4.0} was refused
+
+INTEGER_OPTIONS = [name for name, (_, _, check) in _options.RULES.items()
+                   if isinstance(check, _options._Integer)]
+
+
+def test_integral_float_maxiter_runs_that_many_iterations():
+    options = {"maxiter": 4.0}
+    res = minimize(rosen, X0, jac=rosen_der, method=learned, options=options)
+    bfgs = minimize(rosen, X0, jac=rosen_der, method="BFGS", options=options)
+    assert res.nit == bfgs.nit == 4 and res.status == status.MAXITER
+    assert options == {"maxiter": 4.0} and isinstance(options["maxiter"], float)
+
+
+def test_every_integer_option_is_covered():
+    assert {"maxiter", "memory", "dense_max", "maxls", "learned_maxls", "nonmonotone",
+            "stall_window", "reset_after", "cg_maxiter"} == set(INTEGER_OPTIONS)
+
+
+@pytest.mark.parametrize("name", INTEGER_OPTIONS)
+@pytest.mark.parametrize("kind", [float, np.float32, np.int64, np.uint8])
+def test_integral_values_of_integer_options_are_integers(name, kind):
+    given_options = {name: kind(5)}
+    resolved = _options.resolve_options(_options.DEFAULTS, given_options, stacklevel=2)
+    assert resolved[name] == 5 and type(resolved[name]) is int
+    assert type(given_options[name]) is kind  # the caller's mapping is left alone
+    assert type(LearnedMinimizer(**given_options).options[name]) is int
+
+
+@pytest.mark.parametrize("name", INTEGER_OPTIONS)
+@pytest.mark.parametrize("bad", [4.5, True, False, np.bool_(True), float("inf"), float("nan"),
+                                 "4"])
+def test_non_integral_values_of_integer_options_are_refused(name, bad):
+    rule = _options.RULES[name][1]
+    with pytest.raises(ValueError, match=re.escape(f"'{name}' must {rule}; got {bad!r}")):
+        minimize(rosen, X0, jac=rosen_der, method=learned, options={name: bad})
