@@ -38,6 +38,19 @@ def _standardize_x0(x0):
     return x
 
 
+def _bounds_side(value, n, side):
+    """One side of a :class:`scipy.optimize.Bounds` as a float array ``(n,)``."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the {side} bounds of 'bounds' must be real numbers; "
+                         f"got {value!r}") from exc
+    if arr.ndim > 1 or arr.size not in (1, n):
+        raise ValueError(f"'bounds' has {arr.size} {side} bounds (shape {arr.shape}) but x0 has "
+                         f"{n} entries")
+    return np.broadcast_to(arr.reshape(-1), (n,))
+
+
 def _standardize_bounds(bounds, n):
     """``(lb, ub)`` float arrays, or ``(None, None)`` when every variable is free."""
     if bounds is None:
@@ -45,8 +58,7 @@ def _standardize_bounds(bounds, n):
     from scipy.optimize import Bounds
 
     if isinstance(bounds, Bounds):
-        lb = np.broadcast_to(np.asarray(bounds.lb, dtype=float), (n,))
-        ub = np.broadcast_to(np.asarray(bounds.ub, dtype=float), (n,))
+        lb, ub = _bounds_side(bounds.lb, n, "lower"), _bounds_side(bounds.ub, n, "upper")
     else:
         try:
             pairs = list(bounds)
@@ -61,8 +73,14 @@ def _standardize_bounds(bounds, n):
         except (TypeError, IndexError, ValueError) as exc:
             raise ValueError("each entry of 'bounds' must be a (min, max) pair; use None for "
                              "an unbounded side") from exc
+        if lb.shape != (n,) or ub.shape != (n,):
+            raise ValueError("each entry of 'bounds' must be a (min, max) pair of numbers; got "
+                             f"sides of shape {lb.shape} and {ub.shape} for x0 with {n} entries")
     if np.any(np.isnan(lb)) or np.any(np.isnan(ub)):
         raise ValueError("'bounds' contain NaN")
+    if np.any(np.isposinf(lb)) or np.any(np.isneginf(ub)):
+        raise ValueError("'bounds' must not have a lower bound of +inf or an upper bound of "
+                         "-inf; use None (or -inf, +inf) for an unbounded side")
     bad = np.flatnonzero(lb > ub)
     if bad.size:
         i = bad[0]

@@ -77,3 +77,28 @@ def test_non_integral_values_of_integer_options_are_refused(name, bad):
     rule = _options.RULES[name][1]
     with pytest.raises(ValueError, match=re.escape(f"'{name}' must {rule}; got {bad!r}")):
         minimize(rosen, X0, jac=rosen_der, method=learned, options={name: bad})
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Bounds of the wrong length failed with numpy's broadcast error
+
+
+@pytest.mark.parametrize("lb, ub, count", [([0.0] * 3, [1.0] * 3, 3), (0.0, [1.0] * 3, 3),
+                                            ([0.0] * 3, 1.0, 3), ([[0.0, 0.0]], [[1.0, 1.0]], 2)])
+def test_bounds_object_of_the_wrong_length_is_refused_by_name(lb, ub, count):
+    with pytest.raises(ValueError, match=rf"'bounds' has {count} (lower|upper) bounds .* x0 has 2"):
+        minimize(rosen, X0, method=learned, bounds=Bounds(lb, ub))
+
+
+def test_bounds_object_of_scalars_applies_to_every_variable():
+    res = minimize(rosen, X0, jac=rosen_der, method=learned, bounds=Bounds(-2.0, 0.5))
+    ref = minimize(rosen, X0, jac=rosen_der, method="L-BFGS-B", bounds=Bounds(-2.0, 0.5))
+    assert res.success and np.all(res.x <= 0.5)
+    assert_allclose(res.x, ref.x, atol=1e-4)
+
+
+@pytest.mark.parametrize("bounds", [[(np.inf, np.inf), (0, 1)], [(0, 1), (-np.inf, -np.inf)],
+                                    [(np.zeros(1), np.ones(1))] * 2])
+def test_bounds_that_are_not_a_box_are_refused_by_name(bounds):
+    with pytest.raises(ValueError, match="'bounds'"):
+        minimize(rosen, X0, method=learned, bounds=bounds)
