@@ -1,6 +1,7 @@
 """The SciPy boundary: ``LearnedMinimizer`` and its default instance ``learned``."""
 
 import inspect
+import sys
 import threading
 
 import numpy as np
@@ -165,6 +166,37 @@ def _scaled_problem(scale, fun, jac, hess, hessp, callback, style):
             None if hessp is None else hessp_z, None if callback is None else callback_z)
 
 
+def _torch_imported():
+    """Whether torch is in ``sys.modules`` and its import has finished."""
+    module = sys.modules.get("torch")
+    return module is not None and not getattr(getattr(module, "__spec__", None),
+                                              "_initializing", False)
+
+
+def _forget_partial_torch():
+    """After an import of torch that did not finish, drop what it left in ``sys.modules``.
+
+    The next import then starts afresh instead of finding submodules bound to the dead,
+    partially initialised ``torch``. Once torch's C extension has loaded, a second import cannot
+    succeed in this process, so those modules are kept for :func:`_check_torch_importable` to
+    recognise; a torch that did finish importing is never touched.
+    """
+    if _torch_imported() or "torch._C" in sys.modules:
+        return
+    for name in [name for name in sys.modules if name == "torch" or name.startswith("torch.")]:
+        del sys.modules[name]
+
+
+def _check_torch_importable():
+    """Raise a clear error where an interrupted import of torch broke it for this process."""
+    if "torch._C" in sys.modules and "torch" not in sys.modules:
+        raise RuntimeError(
+            "an earlier import of torch in this Python process was interrupted after torch "
+            "had loaded its C extension, and torch cannot be imported twice in one process: "
+            "restart the interpreter to use learned weights (FixedWeights need no torch)"
+        )
+
+
 def _same(a, b):
     try:
         return bool(np.all(a == b)) and np.shape(a) == np.shape(b)
@@ -321,17 +353,28 @@ class LearnedMinimizer:
         if self._policy is None:
             with self._lock:
                 if self._policy is None:
-                    if isinstance(self.weights, FixedWeights):
-                        self._policy = self.weights
-                    else:
-                        from . import weights as _weights
-
-                        from .policy import fast_policy
-
-                        module, meta = _weights.load(self.weights)
-                        self._second_order = tuple(meta.get("second_order", ("quasi_newton",)))
-                        self._policy = fast_policy(module, meta)
+                    self._policy = self._load_policy()
         return self._policy
+
+    def _load_policy(self):
+        """The policy of ``self.weights``; the first load imports torch."""
+        if isinstance(self.weights, FixedWeights):
+            return self.weights
+        from . import weights as _weights
+
+        from .policy import fast_policy
+
+        _check_torch_importable()
+        imported_before = _torch_imported()
+        try:
+            module, meta = _weights.load(self.weights)
+            policy = fast_policy(module, meta)
+        except BaseException:  # Ctrl-C included: it may stop torch half-way through its import
+            if not imported_before:
+                _forget_partial_torch()
+            raise
+        self._second_order = tuple(meta.get("second_order", ("quasi_newton",)))
+        return policy
 
     def _policy_for(self, has_hessian, opts):
         """The policy of one run: the classical weights for a Newton-CG run when the network

@@ -102,3 +102,84 @@ def test_bounds_object_of_scalars_applies_to_every_variable():
 def test_bounds_that_are_not_a_box_are_refused_by_name(bounds):
     with pytest.raises(ValueError, match="'bounds'"):
         minimize(rosen, X0, method=learned, bounds=bounds)
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Ctrl-C while torch was importing left it half-imported for the interpreter's lifetime
+
+
+def _torch_entries():
+    return {k: v for k, v in sys.modules.items() if k == "torch" or k.startswith("torch.")}
+
+
+@pytest.fixture
+def torch_not_imported():
+    """``sys.modules`` as before the first ``import torch``; the real entries come back after."""
+    saved = _torch_entries()
+    for name in saved:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        for name in _torch_entries():
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def _partial_module(name):
+    module = types.ModuleType(name)
+    module.__spec__ = ModuleSpec(name, None)
+    module.__spec__._initializing = True
+    return module
+
+
+def _interrupted_load(*names):
+    """A ``weights.load`` that is interrupted after importing the modules ``names``."""
+
+    def load(weights):
+        for name in names:
+            sys.modules[name] = _partial_module(name)
+        raise KeyboardInterrupt
+
+    return load
+
+
+def test_interrupted_torch_import_is_forgotten(torch_not_imported, monkeypatch):
+    from learnedmin import weights
+
+    monkeypatch.setattr(weights, "load", _interrupted_load("torch", "torch._utils"))
+    method = LearnedMinimizer()
+    with pytest.raises(KeyboardInterrupt):
+        minimize(rosen, X0, jac=rosen_der, method=method)
+    assert _torch_entries() == {}  # the next call imports torch afresh
+    assert method._policy is None
+
+
+def test_interrupted_torch_import_after_its_extension_fails_clearly(torch_not_imported,
+                                                                    monkeypatch):
+    # once torch._C has loaded, torch cannot be imported a second time in the process
+    from learnedmin import weights
+
+    monkeypatch.setattr(weights, "load", _interrupted_load("torch._utils", "torch._C"))
+    with pytest.raises(KeyboardInterrupt):
+        minimize(rosen, X0, jac=rosen_der, method=LearnedMinimizer())
+    with pytest.raises(RuntimeError, match="interrupted.*restart the interpreter"):
+        minimize(rosen, X0, jac=rosen_der, method=LearnedMinimizer())
+    res = minimize(rosen, X0, jac=rosen_der, method=CLASSICAL)  # fixed weights need no torch
+    assert res.success
+
+
+def test_interruption_after_torch_imported_leaves_it(monkeypatch):
+    import torch  # noqa: F401 - imported before the call
+
+    from learnedmin import weights
+
+    before = _torch_entries()
+
+    def load(weights):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(weights, "load", load)
+    with pytest.raises(KeyboardInterrupt):
+        minimize(rosen, X0, jac=rosen_der, method=LearnedMinimizer())
+    assert _torch_entries() == before
