@@ -2,7 +2,8 @@
 
 Every call gets a fresh copy of ``x`` (user code may mutate its argument), every returned value is
 checked for type and shape with a message that names the callable, and ``nfev``/``njev``/``nhev``
-count the calls really made, finite-difference calls included.
+count as SciPy's methods do: ``nfev`` every call of ``fun`` (finite-difference calls included),
+``njev`` every gradient (a call of ``jac``, or one finite-difference gradient).
 """
 
 import numpy as np
@@ -54,6 +55,13 @@ class Objective:
         Problem dimension.
     finite_diff_rel_step : float or None
         Relative forward-difference step; ``None`` picks ``sqrt(eps)`` of ``fun``'s output dtype.
+
+    Attributes
+    ----------
+    nfev, njev, nhev : int
+        Calls of ``fun`` (finite-difference calls included), gradients (calls of ``jac``, or
+        finite-difference gradients: one each, as SciPy's methods count them) and calls of
+        ``hess`` or ``hessp``.
     """
 
     def __init__(self, fun, jac, hess, hessp, args, n, finite_diff_rel_step=None):
@@ -86,6 +94,7 @@ class Objective:
         typical = np.max(np.abs(x)) if x.size else 0.0
         floor = 1e-2 * typical if typical > 0 else 1.0
         h = rel * np.maximum(np.abs(x), floor)
+        self.njev += 1
         g = np.empty(self.n)
         for i in range(self.n):
             xi = x.copy()

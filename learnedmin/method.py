@@ -297,7 +297,9 @@ class LearnedMinimizer:
     Returns
     -------
     scipy.optimize.OptimizeResult
-        ``x, fun, jac, nit, nfev, njev, nhev, status, success, message`` as SciPy's methods, plus
+        ``x, fun, jac, nit, nfev, njev, nhev, status, success, message`` as SciPy's methods
+        (``nfev`` counts every call of ``fun``, finite-difference calls included; ``njev`` every
+        gradient, a call of ``jac`` or one finite-difference gradient of ``n`` calls), plus
         ``step_weights`` (``(nit, 3)``: the network's weights per iteration), ``overridden``
         (``(nit,)`` bool: the safeguard replaced the proposal, or the stall watch ran the
         classical rule) and ``trace`` (per-iteration ``source``: 0 proposal, 1 proposal after

@@ -41,6 +41,26 @@ def assert_inside(points, lb, ub):
 
 
 # --------------------------------------------------------------------------------------------
+# 2. With no jac, njev was 0
+
+
+def test_finite_difference_gradients_count_in_njev():
+    fun = _recording(rosen)
+    obj = Objective(fun, None, None, None, (), 2)
+    obj.g(X0, obj.f(X0))
+    assert (obj.nfev, obj.njev) == (3, 1) == (len(fun.points), 1)
+
+    fun.points.clear()
+    res = minimize(fun, X0, method=learned)
+    assert res.success
+    assert res.nfev == len(fun.points)
+    # a gradient at x0 and at every accepted point, each of n = 2 calls beside a call of fun
+    assert res.njev >= res.nit + 1 and res.nfev >= 3 * res.njev
+    bfgs = minimize(rosen, X0, method="BFGS")
+    assert bfgs.njev > 0  # the convention followed
+
+
+# --------------------------------------------------------------------------------------------
 # 4. options={"maxiter": 4.0} was refused
 
 INTEGER_OPTIONS = [name for name, (_, _, check) in _options.RULES.items()
