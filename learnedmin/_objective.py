@@ -42,6 +42,19 @@ def _as_real_vector(value, n, name):
     return np.array(arr, dtype=np.float64).reshape(n)
 
 
+def _steps_inside(x, h, lb, ub):
+    """Forward-difference steps ``h > 0`` adjusted so that ``x + h`` stays in ``[lb, ub]``.
+
+    As SciPy's ``approx_derivative`` with bounds (its one-sided scheme): a step that would leave
+    the box is taken inward instead (a backward difference) where it fits; where it fits on
+    neither side, the step is the whole distance to the farther bound.
+    """
+    lower, upper = x - lb, ub - x
+    fits = h <= np.maximum(lower, upper)
+    inward = (x + h > ub) & fits
+    return np.where(fits, np.where(inward, -h, h), np.where(upper >= lower, upper, -lower))
+
+
 class Objective:
     """Counted access to the user's callables.
 
@@ -55,6 +68,8 @@ class Objective:
         Problem dimension.
     finite_diff_rel_step : float or None
         Relative forward-difference step; ``None`` picks ``sqrt(eps)`` of ``fun``'s output dtype.
+    bounds : (lb, ub) pair of float arrays ``(n,)``, or None
+        The box; finite differences evaluate ``fun`` only inside it.
 
     Attributes
     ----------
@@ -64,9 +79,10 @@ class Objective:
         ``hess`` or ``hessp``.
     """
 
-    def __init__(self, fun, jac, hess, hessp, args, n, finite_diff_rel_step=None):
+    def __init__(self, fun, jac, hess, hessp, args, n, finite_diff_rel_step=None, bounds=None):
         self.fun, self.jac, self.hess, self.hessp, self.args, self.n = fun, jac, hess, hessp, args, n
         self.rel_step = finite_diff_rel_step
+        self.bounds = bounds
         self.nfev = self.njev = self.nhev = 0
         self._fdtype = None
 
@@ -93,13 +109,25 @@ class Objective:
         rel = np.sqrt(eps) if self.rel_step is None else self.rel_step
         typical = np.max(np.abs(x)) if x.size else 0.0
         floor = 1e-2 * typical if typical > 0 else 1.0
-        h = rel * np.maximum(np.abs(x), floor)
+        # our arithmetic: an overflowing step gives inf or NaN, which the loop treats as a
+        # non-finite gradient
+        with np.errstate(over="ignore", invalid="ignore"):
+            h = rel * np.maximum(np.abs(x), floor)
+            if self.bounds is not None:
+                h = _steps_inside(x, h, *self.bounds)
+            trial = x + h
+            if self.bounds is not None:  # x + (ub - x) may round past ub
+                trial = np.clip(trial, *self.bounds)
+            step = trial - x
+        fixed = np.zeros(self.n, bool) if self.bounds is None else self.bounds[0] == self.bounds[1]
         self.njev += 1
-        g = np.empty(self.n)
-        for i in range(self.n):
+        g = np.zeros(self.n)
+        for i in np.flatnonzero(~fixed):  # a fixed variable's slope is never used
             xi = x.copy()
-            xi[i] = x[i] + h[i]
-            g[i] = (self.f(xi) - fx) / (xi[i] - x[i])
+            xi[i] = trial[i]
+            fi = self.f(xi)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                g[i] = (fi - fx) / step[i]
         return g
 
     @property

@@ -127,8 +127,16 @@ class _ScaledOperator:
         return self.scale * np.asarray(self.H @ (self.scale * p)).reshape(-1)
 
 
-def _scaled_problem(scale, fun, jac, hess, hessp, callback, style):
-    """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``."""
+def _to_user_units(scale, lb, ub):
+    """``z -> D z``, kept in the user's box ``[lb, ub]``: ``(ub / s) * s`` can round past ``ub``."""
+    if lb is None:
+        return lambda z: z * scale
+    return lambda z: np.clip(z * scale, lb, ub)
+
+
+def _scaled_problem(to_x, scale, fun, jac, hess, hessp, callback, style):
+    """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``
+    (``to_x`` maps ``z`` to the user's ``x``)."""
 
     def times_scale(value):
         # a value of the wrong type or shape goes through unchanged, for the checks of
@@ -137,16 +145,16 @@ def _scaled_problem(scale, fun, jac, hess, hessp, callback, style):
         return arr * scale if arr.dtype.kind in "biuf" and arr.shape == scale.shape else value
 
     def fun_z(z, *args):
-        return fun(z * scale, *args)
+        return fun(to_x(z), *args)
 
     def jac_z(z, *args):
-        return times_scale(jac(z * scale, *args))
+        return times_scale(jac(to_x(z), *args))
 
     def hessp_z(z, p, *args):
-        return times_scale(hessp(z * scale, scale * p, *args))
+        return times_scale(hessp(to_x(z), scale * p, *args))
 
     def hess_z(z, *args):
-        H = hess(z * scale, *args)
+        H = hess(to_x(z), *args)
         if isinstance(H, np.ndarray):
             return scale[:, None] * H * scale[None, :]
         from scipy import sparse
@@ -158,9 +166,9 @@ def _scaled_problem(scale, fun, jac, hess, hessp, callback, style):
 
     def callback_z(payload):
         if style == "intermediate_result":
-            payload.x, payload.jac = payload.x * scale, payload.jac / scale
+            payload.x, payload.jac = to_x(payload.x), payload.jac / scale
             return callback(payload)
-        return callback(payload * scale)
+        return callback(to_x(payload))
 
     return (fun_z, None if jac is None else jac_z, None if hess is None else hess_z,
             None if hessp is None else hessp_z, None if callback is None else callback_z)
@@ -289,6 +297,8 @@ class LearnedMinimizer:
     finite_diff_rel_step : float, optional
         Relative forward-difference step when ``jac`` is not given; default the square root of
         the machine epsilon of ``fun``'s return type (float32 values get a float32-sized step).
+        With ``bounds`` the differences stay inside the box: backward where a forward step would
+        leave it, shortened where the box is narrower than the step.
     return_all : bool
         Also return the list of iterates as ``allvecs``.
     disp : bool
@@ -427,17 +437,19 @@ class LearnedMinimizer:
         style = _callback_style(callback)
         scale = _x_scale(opts["x_scale"], x.size)
         if scale is not None:  # solve for z = x / scale
-            fun, jac, hess, hessp, callback = _scaled_problem(scale, fun, jac, hess, hessp,
+            to_x = _to_user_units(scale, lb, ub)
+            fun, jac, hess, hessp, callback = _scaled_problem(to_x, scale, fun, jac, hess, hessp,
                                                               callback, style)
             x = x / scale
             lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
-        obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"])
+        obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"],
+                        bounds=None if lb is None else (lb, ub))
         fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, callback,
                      style)
         if scale is not None:
-            fields["x"], fields["jac"] = fields["x"] * scale, fields["jac"] / scale
+            fields["x"], fields["jac"] = to_x(fields["x"]), fields["jac"] / scale
             if "allvecs" in fields:
-                fields["allvecs"] = [v * scale for v in fields["allvecs"]]
+                fields["allvecs"] = [to_x(v) for v in fields["allvecs"]]
         if opts["disp"]:
             print(fields["message"])
             print(f"         Current function value: {fields['fun']:f}")

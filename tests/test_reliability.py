@@ -41,6 +41,67 @@ def assert_inside(points, lb, ub):
 
 
 # --------------------------------------------------------------------------------------------
+# 1. Finite differences ignored the bounds
+
+
+def test_finite_differences_stay_inside_the_bounds():
+    # sqrt(1 - x) is undefined past the upper bound: a forward step from x = 1 raised
+    # "math domain error" from the user's function
+    fun = _recording(lambda x: (x[0] - 2) ** 2 - math.sqrt(1 - x[0]))
+    res = minimize(fun, np.array([0.0]), method=learned, bounds=[(0, 1)])
+    ref = minimize(fun, np.array([0.0]), method="L-BFGS-B", bounds=[(0, 1)])
+    assert res.success, res.message
+    assert_allclose(res.x, ref.x, atol=1e-4)
+    assert_inside(fun.points, 0.0, 1.0)
+
+
+def test_finite_differences_stay_inside_the_bounds_with_x_scale():
+    # the minimiser is on the upper bounds, and (ub / s) * s rounds past ub for these scales
+    ub, s = np.array([0.7, 0.9]), np.array([0.3, 7.0])
+    assert np.all((ub / s) * s > ub)
+    fun = _recording(lambda x: float(np.sum((x - 2) ** 2)))
+    res = minimize(fun, np.zeros(2), method=learned, bounds=list(zip([-1, -1], ub)),
+                   options={"x_scale": s})
+    assert res.success, res.message
+    assert_array_equal(res.x, ub)
+    assert_inside(fun.points, -1.0, ub)
+
+
+def test_finite_difference_is_backward_at_the_upper_bound():
+    lb, ub = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
+    fun = _recording(lambda x: float(x @ x))
+    obj = Objective(fun, None, None, None, (), 2, bounds=(lb, ub))
+    x = np.array([1.0, 0.5])  # on the upper bound of variable 0
+    g = obj.g(x, obj.f(x))
+    assert_inside(fun.points, lb, ub)
+    assert fun.points[1][0] < 1.0  # variable 0 stepped inward
+    assert_allclose(g, 2 * x, rtol=1e-6)
+
+
+def test_finite_difference_step_is_shortened_in_a_box_narrower_than_the_step():
+    lb, ub = np.array([1.0]), np.array([1.0 + 1e-12])
+    fun = _recording(lambda x: float(x @ x))
+    obj = Objective(fun, None, None, None, (), 1, bounds=(lb, ub))
+    x = np.array([1.0])
+    g = obj.g(x, obj.f(x))
+    assert_inside(fun.points, lb, ub)
+    assert fun.points[1][0] > 1.0  # the whole width of the box, upward
+    assert abs(g[0] - 2.0) < 1e-2, g
+
+
+def test_finite_difference_skips_a_variable_fixed_by_its_bounds():
+    lb, ub = np.array([0.5, -1.0]), np.array([0.5, 1.0])
+    fun = _recording(lambda x: float(x @ x))
+    obj = Objective(fun, None, None, None, (), 2, bounds=(lb, ub))
+    x = np.array([0.5, 0.25])
+    g = obj.g(x, obj.f(x))
+    assert_inside(fun.points, lb, ub)
+    assert len(fun.points) == 2 and g[0] == 0.0  # fx and the free variable's step only
+    res = minimize(fun, x, method=learned, bounds=Bounds(lb, ub))
+    assert res.success and res.x[0] == 0.5 and abs(res.x[1]) < 1e-4
+
+
+# --------------------------------------------------------------------------------------------
 # 2. With no jac, njev was 0
 
 
