@@ -174,8 +174,11 @@ def _bounds_tools(lb, ub):
     return project, active
 
 
-def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="x"):
-    """Minimise from ``x0`` (float64, inside the bounds). Returns a dict of result fields."""
+def run(obj, x0, policy, opts, lb=None, ub=None, callback=None):
+    """Minimise from ``x0`` (float64, inside the bounds). Returns a dict of result fields.
+
+    ``callback(x, f, g, k)`` is called after every accepted step; ``StopIteration`` ends the run.
+    """
     n = x0.size
     maxiter = 200 * n if opts["maxiter"] is None else opts["maxiter"]
     c1, m = opts["c1"], opts["memory"]
@@ -364,17 +367,10 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None, callback_style="
             allvecs.append(x.copy())
         if callback is not None:
             try:
-                callback(_callback_payload(callback_style, x, f, g, k))
+                callback(x, f, g, k)
             except StopIteration:
                 return finish(st.CALLBACK_STOP)
         xrtol = opts["xrtol"]
         if xrtol > 0 and np.linalg.norm(s) <= xrtol * (xrtol + x_old_norm):
             return finish(st.SUCCESS)
 
-
-def _callback_payload(style, x, f, g, k):
-    if style == "intermediate_result":
-        from scipy.optimize import OptimizeResult
-
-        return OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=k)
-    return x.copy()

@@ -92,16 +92,36 @@ def _standardize_bounds(bounds, n):
     return np.array(lb), np.array(ub)
 
 
-def _callback_style(callback):
+def _make_callback(callback):
+    """The user's callback as one notifier ``notify(x, f, g, nit)``, or ``None``.
+
+    As SciPy's methods: a callback whose only parameter is named ``intermediate_result``
+    (positional or keyword-only) gets ``intermediate_result=OptimizeResult(x, fun, jac, nit)``
+    by keyword; any other gets a copy of ``x``. The loop never hands its own arrays out.
+    """
     if callback is None:
         return None
     if not callable(callback):
         raise TypeError(f"'callback' must be callable; got {type(callback).__name__}")
     try:
-        params = set(inspect.signature(callback).parameters)
-    except (TypeError, ValueError):
-        return "x"
-    return "intermediate_result" if params == {"intermediate_result"} else "x"
+        params = inspect.signature(callback).parameters
+    except (TypeError, ValueError):  # a builtin without a signature takes x
+        params = {}
+    if set(params) != {"intermediate_result"}:
+        def notify(x, f, g, nit):
+            return callback(x.copy())
+
+        return notify
+
+    from scipy.optimize import OptimizeResult
+
+    positional = params["intermediate_result"].kind is inspect.Parameter.POSITIONAL_ONLY
+
+    def notify(x, f, g, nit):
+        result = OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit)
+        return callback(result) if positional else callback(intermediate_result=result)
+
+    return notify
 
 
 def _x_scale(value, n):
@@ -134,9 +154,9 @@ def _to_user_units(scale, lb, ub):
     return lambda z: np.clip(z * scale, lb, ub)
 
 
-def _scaled_problem(to_x, scale, fun, jac, hess, hessp, callback, style):
-    """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``
-    (``to_x`` maps ``z`` to the user's ``x``)."""
+def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify):
+    """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``; the
+    notifier gets the user's ``x = D z`` and gradient ``D^-1 g`` (``to_x`` maps ``z`` to ``x``)."""
 
     def times_scale(value):
         # a value of the wrong type or shape goes through unchanged, for the checks of
@@ -164,14 +184,11 @@ def _scaled_problem(to_x, scale, fun, jac, hess, hessp, callback, style):
             return D @ H @ D
         return _ScaledOperator(H, scale)
 
-    def callback_z(payload):
-        if style == "intermediate_result":
-            payload.x, payload.jac = to_x(payload.x), payload.jac / scale
-            return callback(payload)
-        return callback(to_x(payload))
+    def notify_z(z, f, g, nit):
+        return notify(to_x(z), f, g / scale, nit)
 
     return (fun_z, None if jac is None else jac_z, None if hess is None else hess_z,
-            None if hessp is None else hessp_z, None if callback is None else callback_z)
+            None if hessp is None else hessp_z, None if notify is None else notify_z)
 
 
 def _torch_imported():
@@ -434,18 +451,17 @@ class LearnedMinimizer:
         lb, ub = _standardize_bounds(bounds, x.size)
         if lb is not None:
             x = np.clip(x, lb, ub)  # as L-BFGS-B: a start outside the box is projected into it
-        style = _callback_style(callback)
+        notify = _make_callback(callback)
         scale = _x_scale(opts["x_scale"], x.size)
         if scale is not None:  # solve for z = x / scale
             to_x = _to_user_units(scale, lb, ub)
-            fun, jac, hess, hessp, callback = _scaled_problem(to_x, scale, fun, jac, hess, hessp,
-                                                              callback, style)
+            fun, jac, hess, hessp, notify = _scaled_problem(to_x, scale, fun, jac, hess, hessp,
+                                                            notify)
             x = x / scale
             lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
         obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"],
                         bounds=None if lb is None else (lb, ub))
-        fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, callback,
-                     style)
+        fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, notify)
         if scale is not None:
             fields["x"], fields["jac"] = to_x(fields["x"]), fields["jac"] / scale
             if "allvecs" in fields:

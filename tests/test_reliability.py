@@ -18,6 +18,7 @@ from learnedmin import FixedWeights, LearnedMinimizer, learned
 from learnedmin import _options
 from learnedmin import _status as status
 from learnedmin._objective import Objective
+from learnedmin.method import _make_callback
 
 X0 = np.array([-1.2, 1.0])
 CLASSICAL = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
@@ -119,6 +120,81 @@ def test_finite_difference_gradients_count_in_njev():
     assert res.njev >= res.nit + 1 and res.nfev >= 3 * res.njev
     bfgs = minimize(rosen, X0, method="BFGS")
     assert bfgs.njev > 0  # the convention followed
+
+
+# --------------------------------------------------------------------------------------------
+# 3. A keyword-only callback crashed
+
+
+def test_keyword_only_intermediate_result_callback_is_called_by_keyword():
+    seen = []
+
+    def cb(*, intermediate_result):
+        seen.append(intermediate_result)
+
+    res = minimize(rosen, X0, jac=rosen_der, method=learned, callback=cb)
+    assert res.success and len(seen) == res.nit
+    assert isinstance(seen[-1], OptimizeResult) and seen[-1].nit == res.nit
+    assert_array_equal(seen[-1].x, res.x)
+    assert_array_equal(seen[-1].jac, res.jac)
+
+
+def test_keyword_only_callback_raising_stop_iteration_ends_with_status_99():
+    def cb(*, intermediate_result):
+        if intermediate_result.nit == 3:
+            raise StopIteration
+
+    res = minimize(rosen, X0, jac=rosen_der, method=learned, callback=cb)
+    assert (res.status, res.nit, res.success) == (99, 3, False)
+    assert res.message == status.MESSAGES[status.CALLBACK_STOP]
+
+
+def test_positional_only_intermediate_result_callback_is_called_positionally():
+    seen = []
+
+    def cb(intermediate_result, /):
+        seen.append(intermediate_result.fun)
+
+    res = minimize(rosen, X0, jac=rosen_der, method=learned, callback=cb)
+    assert len(seen) == res.nit and seen[-1] == res.fun
+
+
+@pytest.mark.parametrize("style", ["xk", "keyword-only"])
+def test_callbacks_with_x_scale_see_the_users_variables(style):
+    s = np.array([1e-3, 1e2])
+    seen = []
+
+    def cb_x(xk):
+        seen.append((xk, None))
+
+    def cb_kw(*, intermediate_result):
+        seen.append((intermediate_result.x, intermediate_result.jac))
+
+    res = minimize(lambda x: rosen(x / s), X0 * s, jac=lambda x: rosen_der(x / s) / s,
+                   method=learned, options={"x_scale": s, "return_all": True},
+                   callback=cb_x if style == "xk" else cb_kw)
+    assert res.success and len(seen) == res.nit
+    assert_array_equal(np.array([x for x, _ in seen]), np.array(res.allvecs[1:]))
+    if style == "keyword-only":
+        assert_array_equal(seen[-1][1], res.jac)
+
+
+def test_callback_notifier_copies_and_none_stays_none():
+    assert _make_callback(None) is None
+    got = []
+    notify = _make_callback(lambda *, intermediate_result: got.append(intermediate_result))
+    x, g = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    notify(x, 5.0, g, 7)
+    got[0].x[:] = got[0].jac[:] = 0.0  # the user's copies, not the loop's arrays
+    assert_array_equal(x, [1.0, 2.0])
+    assert_array_equal(g, [3.0, 4.0])
+    assert (got[0].fun, got[0].nit) == (5.0, 7)
+
+
+@pytest.mark.parametrize("bad", [1, "print", [print]])
+def test_non_callable_callback_is_refused_by_name(bad):
+    with pytest.raises(TypeError, match="'callback' must be callable"):
+        minimize(rosen, X0, jac=rosen_der, method=learned, callback=bad)
 
 
 # --------------------------------------------------------------------------------------------
