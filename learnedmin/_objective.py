@@ -32,7 +32,11 @@ def _as_real_scalar(value, name):
 def _as_real_vector(value, n, name):
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"`{name}` must return a real array of shape ({n},); got {_describe(value)}")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - a ragged list, or an object refusing conversion
+        raise TypeError(f"`{name}` must return a real array of shape ({n},); "
+                        f"got {_describe(value)}") from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must return a real array of shape ({n},); got {_describe(arr)}")
     if arr.shape != (n,) and not (n == 1 and arr.size == 1):
@@ -141,6 +145,8 @@ class Objective:
         if self.hess is not None:
             self.nhev += 1
             H = self.hess(x.copy(), *self.args)
+            if isinstance(H, np.matrix):  # its products and diagonal are (1, n) matrices
+                H = np.asarray(H)
             if getattr(H, "shape", None) != (self.n, self.n):
                 raise ValueError(
                     f"`hess` must return a ({self.n}, {self.n}) matrix or linear operator; "
@@ -148,7 +154,13 @@ class Objective:
                 )
 
             def product(p):
-                return _as_real_vector(H @ p, self.n, "hess(x) @ p")
+                try:
+                    Hp = H @ p
+                except (TypeError, ValueError) as exc:
+                    kind = TypeError if isinstance(exc, TypeError) else ValueError
+                    raise kind(f"`hess` returned {_describe(H)}, which cannot multiply a "
+                               f"real vector: {exc}") from exc
+                return _as_real_vector(Hp, self.n, "hess(x) @ p")
 
             diagonal = None
             if isinstance(H, np.ndarray) or hasattr(H, "diagonal"):

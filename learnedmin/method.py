@@ -147,11 +147,21 @@ class _ScaledOperator:
         return self.scale * np.asarray(self.H @ (self.scale * p)).reshape(-1)
 
 
+def _quiet():
+    """Overflow in the scaling arithmetic (never around user calls) gives inf, which the loop
+    treats as any non-finite value."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
 def _to_user_units(scale, lb, ub):
     """``z -> D z``, kept in the user's box ``[lb, ub]``: ``(ub / s) * s`` can round past ``ub``."""
-    if lb is None:
-        return lambda z: z * scale
-    return lambda z: np.clip(z * scale, lb, ub)
+
+    def to_x(z):
+        with _quiet():
+            x = z * scale
+        return x if lb is None else np.clip(x, lb, ub)
+
+    return to_x
 
 
 def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify):
@@ -161,8 +171,14 @@ def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify):
     def times_scale(value):
         # a value of the wrong type or shape goes through unchanged, for the checks of
         # _objective to name the callable
-        arr = np.asarray(value)
-        return arr * scale if arr.dtype.kind in "biuf" and arr.shape == scale.shape else value
+        try:
+            arr = np.asarray(value)
+        except Exception:  # noqa: BLE001 - a ragged list, or an object refusing conversion
+            return value
+        if arr.dtype.kind not in "biuf" or arr.shape != scale.shape:
+            return value
+        with _quiet():
+            return arr * scale
 
     def fun_z(z, *args):
         return fun(to_x(z), *args)
@@ -171,12 +187,20 @@ def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify):
         return times_scale(jac(to_x(z), *args))
 
     def hessp_z(z, p, *args):
-        return times_scale(hessp(to_x(z), scale * p, *args))
+        with _quiet():
+            p_x = scale * p
+        return times_scale(hessp(to_x(z), p_x, *args))
 
     def hess_z(z, *args):
         H = hess(to_x(z), *args)
+        if getattr(H, "shape", None) != (scale.size, scale.size):
+            return H  # for the checks of _objective to name `hess`
         if isinstance(H, np.ndarray):
-            return scale[:, None] * H * scale[None, :]
+            H = np.asarray(H)  # an np.matrix would take `*` for a matrix product
+            if H.dtype.kind not in "biuf":
+                return H
+            with _quiet():
+                return scale[:, None] * H * scale[None, :]
         from scipy import sparse
 
         if sparse.issparse(H):
@@ -185,7 +209,9 @@ def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify):
         return _ScaledOperator(H, scale)
 
     def notify_z(z, f, g, nit):
-        return notify(to_x(z), f, g / scale, nit)
+        with _quiet():
+            g_x = g / scale
+        return notify(to_x(z), f, g_x, nit)
 
     return (fun_z, None if jac is None else jac_z, None if hess is None else hess_z,
             None if hessp is None else hessp_z, None if notify is None else notify_z)
@@ -457,13 +483,17 @@ class LearnedMinimizer:
             to_x = _to_user_units(scale, lb, ub)
             fun, jac, hess, hessp, notify = _scaled_problem(to_x, scale, fun, jac, hess, hessp,
                                                             notify)
-            x = x / scale
-            lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
+            with _quiet():  # x is checked below; a bound may become infinite
+                x = x / scale
+                lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
+            if not np.all(np.isfinite(x)):
+                raise ValueError("'x0' / 'x_scale' overflows: x0 is too large for its scale")
         obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"],
                         bounds=None if lb is None else (lb, ub))
         fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, notify)
         if scale is not None:
-            fields["x"], fields["jac"] = to_x(fields["x"]), fields["jac"] / scale
+            with _quiet():
+                fields["x"], fields["jac"] = to_x(fields["x"]), fields["jac"] / scale
             if "allvecs" in fields:
                 fields["allvecs"] = [to_x(v) for v in fields["allvecs"]]
         if opts["disp"]:

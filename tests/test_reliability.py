@@ -1,4 +1,9 @@
-"""Regression tests for defects a SciPy user hit, each named for what broke."""
+"""Regression tests for defects a SciPy user hit, and a fuzz of malformed input at the boundary.
+
+Each regression test is named for what broke. The fuzz feeds the method one malformed argument at
+a time and requires what ``test_faults`` requires of the hand-picked cases: an exception that
+names the argument, or a result whose status and message come from the status table.
+"""
 
 import math
 import re
@@ -340,3 +345,171 @@ def test_interruption_after_torch_imported_leaves_it(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         minimize(rosen, X0, jac=rosen_der, method=LearnedMinimizer())
     assert _torch_entries() == before
+
+
+# --------------------------------------------------------------------------------------------
+# Boundary fixes the fuzz below found
+
+
+def test_ragged_jac_is_refused_naming_jac():
+    with pytest.raises(TypeError, match="`jac` must return a real array"):
+        minimize(rosen, X0, jac=lambda x: [1.0, [2.0, 3.0]], method=learned)
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_hess_of_the_wrong_shape_is_refused_naming_hess(scaled):
+    options = {"x_scale": 2.0} if scaled else {}
+    with pytest.raises(ValueError, match=r"`hess` must return a \(2, 2\) matrix"):
+        minimize(rosen, X0, jac=rosen_der, hess=lambda x: np.eye(3), method=learned,
+                 options=options)
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_hess_as_np_matrix_is_a_matrix(scaled):
+    from scipy.optimize import rosen_hess
+
+    options = {"x_scale": 2.0} if scaled else {}
+    with warnings.catch_warnings():  # numpy discourages np.matrix; users still return one
+        warnings.filterwarnings("ignore", "the matrix subclass", PendingDeprecationWarning)
+        res = minimize(rosen, X0, jac=rosen_der, hess=lambda x: np.asmatrix(rosen_hess(x)),
+                       method=learned, options=options)
+    assert res.success
+    assert_allclose(res.x, [1.0, 1.0], atol=1e-5)
+
+
+def test_hess_that_cannot_multiply_is_refused_naming_hess():
+    class Shaped:
+        shape = (2, 2)
+
+    with pytest.raises((TypeError, ValueError), match="`hess` returned .*cannot multiply"):
+        minimize(rosen, X0, jac=rosen_der, hess=lambda x: Shaped(), method=learned)
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzz: one malformed argument at a time
+
+N = 2
+GOOD_X0 = np.array([0.5, -1.5])
+
+
+def _sphere(x, *args):
+    with np.errstate(all="ignore"):  # x0 = 1e308 overflows in the user's arithmetic
+        return float(np.sum((x - 1.0) ** 2))
+
+
+def _sphere_grad(x, *args):
+    with np.errstate(all="ignore"):
+        return 2.0 * (x - 1.0)
+
+
+def _after(calls, value, good):
+    """A callable that returns ``good(x)`` ``calls`` times, then ``value``."""
+    count = {"n": 0}
+
+    def fn(x, *rest):
+        count["n"] += 1
+        return good(x, *rest) if count["n"] <= calls else value
+
+    return fn
+
+
+_VALUES = st.sampled_from([None, "1.0", 1 + 2j, np.nan, np.inf, -np.inf, [1.0, [2.0]],
+                           np.ones(N + 1), np.ones((N, N)), np.array(["a", "b"]), object(),
+                           np.ones(N, dtype=complex), np.full(N, np.nan), [1.0] * N, 3.0])
+_LATER = st.integers(0, 6)
+
+
+@st.composite
+def _x0(draw):
+    return draw(st.sampled_from([
+        np.array([1.0, np.nan]), np.array([np.inf, 0.0]), np.array([1 + 1j, 2.0]),
+        np.ones((N, N)), np.array([]), np.array(["a", "b"]), None, "x0", [1.0, [2.0]],
+        np.array([1.0, 2.0], dtype=object), {"a": 1.0}, np.zeros((1, 1, 2)),
+        np.array([True, False]), np.array([1e308, -1e308]), np.array([3, 4], dtype=np.int8),
+        np.array([1.0, 2.0], dtype=np.float32), [0.5, -1.5], 2.0,
+    ]))
+
+
+@st.composite
+def _case(draw):
+    """``(kwargs, name)``: arguments with one malformed entry, and the name a refusal states."""
+    kwargs = {"fun": _sphere, "x0": GOOD_X0.copy(), "jac": draw(st.sampled_from([None,
+                                                                                _sphere_grad]))}
+    target = draw(st.sampled_from(["x0", "fun", "jac", "hess", "hessp", "callback", "bounds",
+                                   "options"]))
+    name = target
+    if target == "x0":
+        kwargs["x0"] = draw(_x0())
+    elif target == "fun":
+        kwargs["fun"] = _after(draw(_LATER), draw(_VALUES), _sphere)
+    elif target == "jac":
+        kwargs["jac"] = _after(draw(_LATER), draw(_VALUES), _sphere_grad)
+    elif target == "hess":
+        value = draw(st.one_of(_VALUES, st.sampled_from(
+            [np.eye(N + 1), np.full((N, N), np.nan),
+             np.eye(N, dtype=complex), np.array([["a", "b"], ["c", "d"]]), -np.eye(N)])))
+        kwargs["hess"] = _after(draw(_LATER), value, lambda x, *a: 2.0 * np.eye(N))
+    elif target == "hessp":
+        kwargs["hessp"] = _after(draw(_LATER), draw(_VALUES), lambda x, p, *a: 2.0 * p)
+    elif target == "callback":
+        stop_at = draw(st.integers(1, 4))
+        style = draw(st.sampled_from(["xk", "positional", "keyword-only", "not callable"]))
+        calls = []
+
+        def stop(k):
+            if k >= stop_at:
+                raise StopIteration
+
+        kwargs["callback"] = {
+            "xk": lambda xk: stop(len(calls.append(xk) or calls)),
+            "positional": lambda intermediate_result: stop(intermediate_result.nit),
+            "keyword-only": lambda *, intermediate_result: stop(intermediate_result.nit),
+            "not callable": "callback",
+        }[style]
+    elif target == "bounds":
+        kwargs["bounds"] = draw(st.sampled_from([
+            [(0, 1)] * (N + 1), [(1, 0)] * N, [(np.nan, 1)] * N, Bounds([0] * (N + 1), 1),
+            Bounds(np.zeros((1, N)), 1), 5, "ab", [(0,)] * N, [("a", "b")] * N,
+            [(np.inf, None)] * N, [(None, -np.inf)] * N, [(0, 0)] * N, [(2, 3)] * N,
+            [(None, None)] * N, Bounds(["a"] * N, 1), [(np.zeros(2), np.ones(2))] * N,
+        ]))
+    else:
+        name = draw(st.sampled_from(sorted(_options.RULES)))
+        value = draw(st.sampled_from([-1, 0, 0.5, 1.5, 2.0, 1e30, -np.inf, np.nan, True, "3",
+                                      None, [1.0, 2.0], [0.0, 1.0], np.float32(3), 1 + 1j]))
+        kwargs["options"] = {name: value}
+    if target != "options" and draw(st.booleans()):  # one scale per variable needs n = N
+        scales = [2.0] if target == "x0" else [2.0, [0.5, 4.0]]
+        kwargs["options"] = {"x_scale": draw(st.sampled_from(scales))}
+    return kwargs, name
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeWarning,
+                   reason="loop.run takes np.linalg.norm(g) at x0 outside its errstate: a finite "
+                          "gradient near 1e300 overflows the norm and warns")
+def test_huge_finite_gradient_at_x0_does_not_warn():
+    res = CLASSICAL(_sphere, GOOD_X0, jac=lambda x: np.full(N, 1e300))
+    assert res.status in status.MESSAGES
+
+
+@settings(max_examples=50)
+@given(case=_case())
+def test_malformed_input_is_refused_by_name_or_ends_with_a_status(case):
+    kwargs, name = case
+    x0 = kwargs.pop("x0")
+    x0_before = x0.copy() if isinstance(x0, np.ndarray) else None
+    fun = kwargs.pop("fun")
+    options = kwargs.pop("options", {})
+    options = {"maxiter": 30, **options}
+    try:
+        res = CLASSICAL(fun, x0, **kwargs, **options)
+    except (TypeError, ValueError) as exc:
+        assert name in str(exc), f"{type(exc).__name__} does not name {name!r}: {exc}"
+    else:
+        assert res.status in status.MESSAGES, res.status
+        assert res.message == status.MESSAGES[res.status]
+        assert res.success == (res.status == status.SUCCESS)
+        assert res.x.shape == (np.asarray(res.x).size,) and res.x.dtype == np.float64
+    if x0_before is not None:
+        assert x0.dtype == x0_before.dtype
+        assert_array_equal(x0, x0_before)
