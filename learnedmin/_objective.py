@@ -2,7 +2,8 @@
 
 Every call gets a fresh copy of ``x`` (user code may mutate its argument), every returned value is
 checked for type and shape with a message that names the callable, and ``nfev``/``njev``/``nhev``
-count the calls really made, finite-difference calls included.
+count as SciPy's methods do: ``nfev`` every call of ``fun`` (finite-difference calls included),
+``njev`` every gradient (a call of ``jac``, or one finite-difference gradient).
 """
 
 import numpy as np
@@ -31,7 +32,11 @@ def _as_real_scalar(value, name):
 def _as_real_vector(value, n, name):
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"`{name}` must return a real array of shape ({n},); got {_describe(value)}")
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - a ragged list, or an object refusing conversion
+        raise TypeError(f"`{name}` must return a real array of shape ({n},); "
+                        f"got {_describe(value)}") from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must return a real array of shape ({n},); got {_describe(arr)}")
     if arr.shape != (n,) and not (n == 1 and arr.size == 1):
@@ -39,6 +44,19 @@ def _as_real_vector(value, n, name):
             f"`{name}` must return an array of shape ({n},) matching x0; got shape {arr.shape}"
         )
     return np.array(arr, dtype=np.float64).reshape(n)
+
+
+def _steps_inside(x, h, lb, ub):
+    """Forward-difference steps ``h > 0`` adjusted so that ``x + h`` stays in ``[lb, ub]``.
+
+    As SciPy's ``approx_derivative`` with bounds (its one-sided scheme): a step that would leave
+    the box is taken inward instead (a backward difference) where it fits; where it fits on
+    neither side, the step is the whole distance to the farther bound.
+    """
+    lower, upper = x - lb, ub - x
+    fits = h <= np.maximum(lower, upper)
+    inward = (x + h > ub) & fits
+    return np.where(fits, np.where(inward, -h, h), np.where(upper >= lower, upper, -lower))
 
 
 class Objective:
@@ -54,11 +72,21 @@ class Objective:
         Problem dimension.
     finite_diff_rel_step : float or None
         Relative forward-difference step; ``None`` picks ``sqrt(eps)`` of ``fun``'s output dtype.
+    bounds : (lb, ub) pair of float arrays ``(n,)``, or None
+        The box; finite differences evaluate ``fun`` only inside it.
+
+    Attributes
+    ----------
+    nfev, njev, nhev : int
+        Calls of ``fun`` (finite-difference calls included), gradients (calls of ``jac``, or
+        finite-difference gradients: one each, as SciPy's methods count them) and calls of
+        ``hess`` or ``hessp``.
     """
 
-    def __init__(self, fun, jac, hess, hessp, args, n, finite_diff_rel_step=None):
+    def __init__(self, fun, jac, hess, hessp, args, n, finite_diff_rel_step=None, bounds=None):
         self.fun, self.jac, self.hess, self.hessp, self.args, self.n = fun, jac, hess, hessp, args, n
         self.rel_step = finite_diff_rel_step
+        self.bounds = bounds
         self.nfev = self.njev = self.nhev = 0
         self._fdtype = None
 
@@ -85,12 +113,25 @@ class Objective:
         rel = np.sqrt(eps) if self.rel_step is None else self.rel_step
         typical = np.max(np.abs(x)) if x.size else 0.0
         floor = 1e-2 * typical if typical > 0 else 1.0
-        h = rel * np.maximum(np.abs(x), floor)
-        g = np.empty(self.n)
-        for i in range(self.n):
+        # our arithmetic: an overflowing step gives inf or NaN, which the loop treats as a
+        # non-finite gradient
+        with np.errstate(over="ignore", invalid="ignore"):
+            h = rel * np.maximum(np.abs(x), floor)
+            if self.bounds is not None:
+                h = _steps_inside(x, h, *self.bounds)
+            trial = x + h
+            if self.bounds is not None:  # x + (ub - x) may round past ub
+                trial = np.clip(trial, *self.bounds)
+            step = trial - x
+        fixed = np.zeros(self.n, bool) if self.bounds is None else self.bounds[0] == self.bounds[1]
+        self.njev += 1
+        g = np.zeros(self.n)
+        for i in np.flatnonzero(~fixed):  # a fixed variable's slope is never used
             xi = x.copy()
-            xi[i] = x[i] + h[i]
-            g[i] = (self.f(xi) - fx) / (xi[i] - x[i])
+            xi[i] = trial[i]
+            fi = self.f(xi)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                g[i] = (fi - fx) / step[i]
         return g
 
     @property
@@ -104,6 +145,8 @@ class Objective:
         if self.hess is not None:
             self.nhev += 1
             H = self.hess(x.copy(), *self.args)
+            if isinstance(H, np.matrix):  # its products and diagonal are (1, n) matrices
+                H = np.asarray(H)
             if getattr(H, "shape", None) != (self.n, self.n):
                 raise ValueError(
                     f"`hess` must return a ({self.n}, {self.n}) matrix or linear operator; "
@@ -111,7 +154,13 @@ class Objective:
                 )
 
             def product(p):
-                return _as_real_vector(H @ p, self.n, "hess(x) @ p")
+                try:
+                    Hp = H @ p
+                except (TypeError, ValueError) as exc:
+                    kind = TypeError if isinstance(exc, TypeError) else ValueError
+                    raise kind(f"`hess` returned {_describe(H)}, which cannot multiply a "
+                               f"real vector: {exc}") from exc
+                return _as_real_vector(Hp, self.n, "hess(x) @ p")
 
             diagonal = None
             if isinstance(H, np.ndarray) or hasattr(H, "diagonal"):

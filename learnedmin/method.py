@@ -1,6 +1,7 @@
 """The SciPy boundary: ``LearnedMinimizer`` and its default instance ``learned``."""
 
 import inspect
+import sys
 import threading
 
 import numpy as np
@@ -38,6 +39,19 @@ def _standardize_x0(x0):
     return x
 
 
+def _bounds_side(value, n, side):
+    """One side of a :class:`scipy.optimize.Bounds` as a float array ``(n,)``."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the {side} bounds of 'bounds' must be real numbers; "
+                         f"got {value!r}") from exc
+    if arr.ndim > 1 or arr.size not in (1, n):
+        raise ValueError(f"'bounds' has {arr.size} {side} bounds (shape {arr.shape}) but x0 has "
+                         f"{n} entries")
+    return np.broadcast_to(arr.reshape(-1), (n,))
+
+
 def _standardize_bounds(bounds, n):
     """``(lb, ub)`` float arrays, or ``(None, None)`` when every variable is free."""
     if bounds is None:
@@ -45,8 +59,7 @@ def _standardize_bounds(bounds, n):
     from scipy.optimize import Bounds
 
     if isinstance(bounds, Bounds):
-        lb = np.broadcast_to(np.asarray(bounds.lb, dtype=float), (n,))
-        ub = np.broadcast_to(np.asarray(bounds.ub, dtype=float), (n,))
+        lb, ub = _bounds_side(bounds.lb, n, "lower"), _bounds_side(bounds.ub, n, "upper")
     else:
         try:
             pairs = list(bounds)
@@ -61,8 +74,14 @@ def _standardize_bounds(bounds, n):
         except (TypeError, IndexError, ValueError) as exc:
             raise ValueError("each entry of 'bounds' must be a (min, max) pair; use None for "
                              "an unbounded side") from exc
+        if lb.shape != (n,) or ub.shape != (n,):
+            raise ValueError("each entry of 'bounds' must be a (min, max) pair of numbers; got "
+                             f"sides of shape {lb.shape} and {ub.shape} for x0 with {n} entries")
     if np.any(np.isnan(lb)) or np.any(np.isnan(ub)):
         raise ValueError("'bounds' contain NaN")
+    if np.any(np.isposinf(lb)) or np.any(np.isneginf(ub)):
+        raise ValueError("'bounds' must not have a lower bound of +inf or an upper bound of "
+                         "-inf; use None (or -inf, +inf) for an unbounded side")
     bad = np.flatnonzero(lb > ub)
     if bad.size:
         i = bad[0]
@@ -73,29 +92,34 @@ def _standardize_bounds(bounds, n):
     return np.array(lb), np.array(ub)
 
 
-def _callback_style(callback):
+def _make_callback(callback):
+    """The user's callback as one notifier ``notify(x, f, g, nit)``, or ``None``.
+
+    As SciPy's methods: a callback whose only parameter is named ``intermediate_result``
+    (positional or keyword-only) gets ``intermediate_result=OptimizeResult(x, fun, jac, nit)``
+    by keyword; any other gets a copy of ``x``. The loop never hands its own arrays out.
+    """
     if callback is None:
         return None
     if not callable(callback):
         raise TypeError(f"'callback' must be callable; got {type(callback).__name__}")
     try:
-        params = set(inspect.signature(callback).parameters)
-    except (TypeError, ValueError):
-        return "x"
-    return "intermediate_result" if params == {"intermediate_result"} else "x"
+        params = inspect.signature(callback).parameters
+    except (TypeError, ValueError):  # a builtin without a signature takes x
+        params = {}
+    if set(params) != {"intermediate_result"}:
+        def notify(x, f, g, nit):
+            return callback(x.copy())
 
+        return notify
 
-def _notifier(callback, style):
-    """``notify(x, f, g, nit)`` calling the user's callback with SciPy's payload, or ``None``."""
-    if callback is None:
-        return None
+    from scipy.optimize import OptimizeResult
+
+    positional = params["intermediate_result"].kind is inspect.Parameter.POSITIONAL_ONLY
 
     def notify(x, f, g, nit):
-        if style == "intermediate_result":
-            from scipy.optimize import OptimizeResult
-
-            return callback(OptimizeResult(x=x, fun=f, jac=g, nit=nit))
-        return callback(x)
+        result = OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit)
+        return callback(result) if positional else callback(intermediate_result=result)
 
     return notify
 
@@ -123,28 +147,60 @@ class _ScaledOperator:
         return self.scale * np.asarray(self.H @ (self.scale * p)).reshape(-1)
 
 
-def _scaled_problem(scale, fun, jac, hess, hessp, callback, style):
-    """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``."""
+def _quiet():
+    """Overflow in the scaling arithmetic (never around user calls) gives inf, which the loop
+    treats as any non-finite value."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def _to_user_units(scale, lb, ub):
+    """``z -> D z``, kept in the user's box ``[lb, ub]``: ``(ub / s) * s`` can round past ``ub``."""
+
+    def to_x(z):
+        with _quiet():
+            x = z * scale
+        return x if lb is None else np.clip(x, lb, ub)
+
+    return to_x
+
+
+def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify):
+    """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``; the
+    notifier gets the user's ``x = D z`` and gradient ``D^-1 g`` (``to_x`` maps ``z`` to ``x``)."""
 
     def times_scale(value):
         # a value of the wrong type or shape goes through unchanged, for the checks of
         # _objective to name the callable
-        arr = np.asarray(value)
-        return arr * scale if arr.dtype.kind in "biuf" and arr.shape == scale.shape else value
+        try:
+            arr = np.asarray(value)
+        except Exception:  # noqa: BLE001 - a ragged list, or an object refusing conversion
+            return value
+        if arr.dtype.kind not in "biuf" or arr.shape != scale.shape:
+            return value
+        with _quiet():
+            return arr * scale
 
     def fun_z(z, *args):
-        return fun(z * scale, *args)
+        return fun(to_x(z), *args)
 
     def jac_z(z, *args):
-        return times_scale(jac(z * scale, *args))
+        return times_scale(jac(to_x(z), *args))
 
     def hessp_z(z, p, *args):
-        return times_scale(hessp(z * scale, scale * p, *args))
+        with _quiet():
+            p_x = scale * p
+        return times_scale(hessp(to_x(z), p_x, *args))
 
     def hess_z(z, *args):
-        H = hess(z * scale, *args)
+        H = hess(to_x(z), *args)
+        if getattr(H, "shape", None) != (scale.size, scale.size):
+            return H  # for the checks of _objective to name `hess`
         if isinstance(H, np.ndarray):
-            return scale[:, None] * H * scale[None, :]
+            H = np.asarray(H)  # an np.matrix would take `*` for a matrix product
+            if H.dtype.kind not in "biuf":
+                return H
+            with _quiet():
+                return scale[:, None] * H * scale[None, :]
         from scipy import sparse
 
         if sparse.issparse(H):
@@ -152,14 +208,44 @@ def _scaled_problem(scale, fun, jac, hess, hessp, callback, style):
             return D @ H @ D
         return _ScaledOperator(H, scale)
 
-    def callback_z(payload):
-        if style == "intermediate_result":
-            payload.x, payload.jac = payload.x * scale, payload.jac / scale
-            return callback(payload)
-        return callback(payload * scale)
+    def notify_z(z, f, g, nit):
+        with _quiet():
+            g_x = g / scale
+        return notify(to_x(z), f, g_x, nit)
 
     return (fun_z, None if jac is None else jac_z, None if hess is None else hess_z,
-            None if hessp is None else hessp_z, None if callback is None else callback_z)
+            None if hessp is None else hessp_z, None if notify is None else notify_z)
+
+
+def _torch_imported():
+    """Whether torch is in ``sys.modules`` and its import has finished."""
+    module = sys.modules.get("torch")
+    return module is not None and not getattr(getattr(module, "__spec__", None),
+                                              "_initializing", False)
+
+
+def _forget_partial_torch():
+    """After an import of torch that did not finish, drop what it left in ``sys.modules``.
+
+    The next import then starts afresh instead of finding submodules bound to the dead,
+    partially initialised ``torch``. Once torch's C extension has loaded, a second import cannot
+    succeed in this process, so those modules are kept for :func:`_check_torch_importable` to
+    recognise; a torch that did finish importing is never touched.
+    """
+    if _torch_imported() or "torch._C" in sys.modules:
+        return
+    for name in [name for name in sys.modules if name == "torch" or name.startswith("torch.")]:
+        del sys.modules[name]
+
+
+def _check_torch_importable():
+    """Raise a clear error where an interrupted import of torch broke it for this process."""
+    if "torch._C" in sys.modules and "torch" not in sys.modules:
+        raise RuntimeError(
+            "an earlier import of torch in this Python process was interrupted after torch "
+            "had loaded its C extension, and torch cannot be imported twice in one process: "
+            "restart the interpreter to use learned weights (FixedWeights need no torch)"
+        )
 
 
 def _same(a, b):
@@ -254,6 +340,8 @@ class LearnedMinimizer:
     finite_diff_rel_step : float, optional
         Relative forward-difference step when ``jac`` is not given; default the square root of
         the machine epsilon of ``fun``'s return type (float32 values get a float32-sized step).
+        With ``bounds`` the differences stay inside the box: backward where a forward step would
+        leave it, shortened where the box is narrower than the step.
     return_all : bool
         Also return the list of iterates as ``allvecs``.
     disp : bool
@@ -262,7 +350,9 @@ class LearnedMinimizer:
     Returns
     -------
     scipy.optimize.OptimizeResult
-        ``x, fun, jac, nit, nfev, njev, nhev, status, success, message`` as SciPy's methods, plus
+        ``x, fun, jac, nit, nfev, njev, nhev, status, success, message`` as SciPy's methods
+        (``nfev`` counts every call of ``fun``, finite-difference calls included; ``njev`` every
+        gradient, a call of ``jac`` or one finite-difference gradient of ``n`` calls), plus
         ``step_weights`` (``(nit, 3)``: the network's weights per iteration), ``overridden``
         (``(nit,)`` bool: the safeguard replaced the proposal, or the stall watch ran the
         classical rule) and ``trace`` (per-iteration ``source``: 0 proposal, 1 proposal after
@@ -318,17 +408,28 @@ class LearnedMinimizer:
         if self._policy is None:
             with self._lock:
                 if self._policy is None:
-                    if isinstance(self.weights, FixedWeights):
-                        self._policy = self.weights
-                    else:
-                        from . import weights as _weights
-
-                        from .policy import fast_policy
-
-                        module, meta = _weights.load(self.weights)
-                        self._second_order = tuple(meta.get("second_order", ("quasi_newton",)))
-                        self._policy = fast_policy(module, meta)
+                    self._policy = self._load_policy()
         return self._policy
+
+    def _load_policy(self):
+        """The policy of ``self.weights``; the first load imports torch."""
+        if isinstance(self.weights, FixedWeights):
+            return self.weights
+        from . import weights as _weights
+
+        from .policy import fast_policy
+
+        _check_torch_importable()
+        imported_before = _torch_imported()
+        try:
+            module, meta = _weights.load(self.weights)
+            policy = fast_policy(module, meta)
+        except BaseException:  # Ctrl-C included: it may stop torch half-way through its import
+            if not imported_before:
+                _forget_partial_torch()
+            raise
+        self._second_order = tuple(meta.get("second_order", ("quasi_newton",)))
+        return policy
 
     def _policy_for(self, has_hessian, opts):
         """The policy of one run: the classical weights for a Newton-CG run when the network
@@ -376,20 +477,25 @@ class LearnedMinimizer:
         lb, ub = _standardize_bounds(bounds, x.size)
         if lb is not None:
             x = np.clip(x, lb, ub)  # as L-BFGS-B: a start outside the box is projected into it
-        style = _callback_style(callback)
+        notify = _make_callback(callback)
         scale = _x_scale(opts["x_scale"], x.size)
         if scale is not None:  # solve for z = x / scale
-            fun, jac, hess, hessp, callback = _scaled_problem(scale, fun, jac, hess, hessp,
-                                                              callback, style)
-            x = x / scale
-            lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
-        obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"])
-        fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub,
-                     _notifier(callback, style))
+            to_x = _to_user_units(scale, lb, ub)
+            fun, jac, hess, hessp, notify = _scaled_problem(to_x, scale, fun, jac, hess, hessp,
+                                                            notify)
+            with _quiet():  # x is checked below; a bound may become infinite
+                x = x / scale
+                lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
+            if not np.all(np.isfinite(x)):
+                raise ValueError("'x0' / 'x_scale' overflows: x0 is too large for its scale")
+        obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"],
+                        bounds=None if lb is None else (lb, ub))
+        fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, notify)
         if scale is not None:
-            fields["x"], fields["jac"] = fields["x"] * scale, fields["jac"] / scale
+            with _quiet():
+                fields["x"], fields["jac"] = to_x(fields["x"]), fields["jac"] / scale
             if "allvecs" in fields:
-                fields["allvecs"] = [v * scale for v in fields["allvecs"]]
+                fields["allvecs"] = [to_x(v) for v in fields["allvecs"]]
         if opts["disp"]:
             print(fields["message"])
             print(f"         Current function value: {fields['fun']:f}")

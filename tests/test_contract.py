@@ -48,8 +48,10 @@ def test_jac_modes_agree_and_counts_are_real(mode, counted):
         assert both.calls <= res.nfev + res.njev and both.calls >= res.nfev
     else:
         res = minimize(fun, X0, jac=None if mode == "none" else mode, method=learned)
-        assert res.njev == 0 and res.nfev == fun.calls
-        assert res.nfev > 2 * res.nit  # finite-difference calls are counted
+        # as SciPy's methods: every call of fun in nfev, each finite-difference gradient
+        # (n calls at a point where fun was evaluated) once in njev
+        assert res.nfev == fun.calls and der.calls == 0
+        assert res.njev >= res.nit + 1 and res.nfev >= (X0.size + 1) * res.njev
     assert res.success
     assert_allclose(res.x, [1.0, 1.0], atol=1e-3)
 

@@ -66,7 +66,7 @@ RESULT_FIELDS = {
     "jac": ("ndarray (n,)", "Gradient at ``x`` (finite differences when ``jac`` was not given)."),
     "nit": ("int", "Iterations, i.e. accepted steps."),
     "nfev": ("int", "Calls of ``fun`` actually made, finite-difference calls included."),
-    "njev": ("int", "Calls of ``jac`` actually made (0 with finite differences)."),
+    "njev": ("int", "Gradients: calls of ``jac``, or finite-difference gradients (one each)."),
     "nhev": ("int", "Calls of ``hess`` (one per iteration) or of ``hessp`` (one per product)."),
     "status": ("int", "Why the run stopped; see the status table."),
     "success": ("bool", "``status == 0``."),
