@@ -270,6 +270,10 @@ class LearnedMinimizer:
         A bundled archive name (``"default"``), the path of a ``.pt`` archive written by
         :func:`learnedmin.weights.export`, or :class:`learnedmin.FixedWeights` for a constant
         mixture (the ablation). Archives are checked (versions, slot order, sha256) on first use.
+    trust_weights : bool, optional
+        Load a path archive without checking that it holds learnedmin's own network code
+        (:func:`learnedmin.weights.load` with ``trust=True``). A TorchScript archive is code:
+        loading it runs it. Only for archives whose author you trust (default ``False``).
     **options
         Default solver options, overridable per call (see *Options*).
 
@@ -371,7 +375,10 @@ class LearnedMinimizer:
     (True, True)
     """
 
-    def __init__(self, weights="default", **options):
+    def __init__(self, weights="default", trust_weights=False, **options):
+        if not isinstance(trust_weights, bool):
+            raise TypeError(f"'trust_weights' must be a bool; got {trust_weights!r}")
+        self.trust_weights = trust_weights
         if not isinstance(weights, FixedWeights):
             from . import weights as _weights
 
@@ -400,7 +407,8 @@ class LearnedMinimizer:
     def __repr__(self):
         changed = {k: v for k, v in self.options.items() if not _same(_options.DEFAULTS[k], v)}
         extra = "".join(f", {k}={v!r}" for k, v in changed.items())
-        return f"LearnedMinimizer(weights={self.weights!r}{extra})"
+        trust = ", trust_weights=True" if self.trust_weights else ""
+        return f"LearnedMinimizer(weights={self.weights!r}{trust}{extra})"
 
     @property
     def policy(self):
@@ -422,7 +430,7 @@ class LearnedMinimizer:
         _check_torch_importable()
         imported_before = _torch_imported()
         try:
-            module, meta = _weights.load(self.weights)
+            module, meta = _weights.load(self.weights, trust=self.trust_weights)
             policy = fast_policy(module, meta)
         except BaseException:  # Ctrl-C included: it may stop torch half-way through its import
             if not imported_before:

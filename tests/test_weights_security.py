@@ -354,3 +354,23 @@ def test_directory_given_as_archive(tmp_path):
     (tmp_path / "net.pt").mkdir()
     with pytest.raises(WeightsError, match=r"net\.pt is a directory, not a \.pt file"):
         W.read_metadata(tmp_path / "net.pt")
+
+
+def test_the_minimizer_passes_trust_through(monkeypatch):
+    import learnedmin.weights as weights_io
+    from learnedmin import LearnedMinimizer
+
+    seen = []
+    real = weights_io.load
+
+    def spy(weights, trust=False):
+        seen.append(trust)
+        return real("default")
+
+    monkeypatch.setattr(weights_io, "load", spy)
+    LearnedMinimizer(weights="default").policy
+    LearnedMinimizer(weights="default", trust_weights=True).policy
+    assert seen == [False, True]
+    assert "trust_weights=True" in repr(LearnedMinimizer(trust_weights=True))
+    with pytest.raises(TypeError, match="'trust_weights' must be a bool"):
+        LearnedMinimizer(trust_weights="yes")
