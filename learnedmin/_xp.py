@@ -49,7 +49,7 @@ def safe_div(num, den, fallback, xp):
     if xp is np and np.ndim(den) == 0 and np.ndim(num) == 0 and np.ndim(fallback) == 0:
         return num / den if den != 0 else fallback  # unbatched numpy: same result, less overhead
     ok = den != 0
-    return xp.where(ok, num / xp.where(ok, den, xp.ones_like(den)), fallback)
+    return xp.where(ok, num / xp.where(ok, den, 1.0), fallback)
 
 
 def select(mask, new, old, xp):

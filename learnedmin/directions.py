@@ -95,13 +95,13 @@ def _dense_push(memory, s, y):
     n = s.shape[-1]
     eye = xp.eye(n, dtype=s.dtype, device=s.device)
     first = ok & ~memory.started
-    gamma = safe_div(sy, yy, xp.ones_like(sy), xp)
+    gamma = safe_div(sy, yy, 1.0, xp)
     H = xp.where(col(col(first)), col(col(gamma)) * eye, memory.H)
-    rho = xp.where(ok, safe_div(xp.ones_like(sy), sy, xp.zeros_like(sy), xp), xp.zeros_like(sy))
+    rho = xp.where(ok, safe_div(1.0, sy, 0.0, xp), 0.0)
     Hy = (H @ y[..., None])[..., 0]
     yHy = dot(y, Hy, xp)
     grow = ok & memory.started & (sy > yHy)
-    tau = xp.where(grow, safe_div(sy, yHy, xp.ones_like(sy), xp), xp.ones_like(sy))
+    tau = xp.where(grow, safe_div(sy, yHy, 1.0, xp), 1.0)
     H, Hy, yHy = col(col(tau)) * H, col(tau) * Hy, tau * yHy
     ss = s[..., :, None] * s[..., None, :]
     cross = Hy[..., :, None] * s[..., None, :]
@@ -280,6 +280,6 @@ def candidates(g, s_prev, y_prev, has_prev, second, initial_scale):
     fallback = xp.where(has_prev, keep_length, initial_scale)
     alpha = xp.where(has_prev, gradient_scale(s_prev, y_prev, fallback), initial_scale)
     d_gd = -col(alpha) * g
-    d_mom = xp.where(col(has_prev), s_prev, xp.zeros_like(s_prev))
+    d_mom = xp.where(col(has_prev), s_prev, 0.0)
     true = xp.ones_like(has_prev)
     return (d_gd, d_mom, second), (true, has_prev, true)

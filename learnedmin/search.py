@@ -104,7 +104,7 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
     """
     xp = array_namespace(x)
     floor = xp.zeros_like(f) if slope_floor is None else slope_floor
-    nan = xp.full_like(f, float("nan"))
+    nan = float("nan")
     no = xp.zeros(f.shape, dtype=xp.bool, device=x.device)
     ok, stopped, first, approx = no, no, no, no
     x_acc, f_acc, g_acc, slope_acc = x, f, g, xp.zeros_like(f)
@@ -119,7 +119,7 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
         stopped = stopped | stop
         live = live & ~stop
         usable = live & (slope < 0) & _finite_rows(x_new, xp)
-        f_new = nan
+        f_new = xp.full_like(f, nan)
         if any_true(usable):
             f_new = xp.where(usable, (yield Request("f", x_new, usable)), nan)
         by_armijo = live & armijo(f_new, f_ref, slope, rules.c1)
@@ -137,7 +137,9 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
             g_new = select(finite, g_new, xp.zeros_like(g_new), xp)
             slope_new = xp.where(finite, dot(g_new, x_new - x, xp), slope)
             f_new = xp.where(by_armijo & ~finite, nan, f_new)
-            near = close & finite & approximately_acceptable(f_new, f, f_start, slope, slope_new)
+            near = close & finite
+            if any_true(near):
+                near = near & approximately_acceptable(f_new, f, f_start, slope, slope_new)
             secant = close & finite & ~near
             accept = (by_armijo & finite) | near
             approx = approx | near
@@ -148,14 +150,18 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
         x_acc = select(accept, x_new, x_acc, xp)
         f_acc = xp.where(accept, f_new, f_acc)
         slope_acc = xp.where(accept, slope, slope_acc)
+        retry = live & ~accept
+        if not any_true(retry):
+            continue
         # next_step shrinks by SHRINK_MIN where f_new is not finite; a finite stand-in with
         # negative curvature gives the same step and keeps NaN out of a backward pass
         stand_in = f + stop_gradient(slope) - (1.0 + xp.abs(stop_gradient(f))
                                                + xp.abs(stop_gradient(slope)))
         f_interp = xp.where(xp.isfinite(f_new), f_new, stand_in)
-        shrunk = xp.where(secant, secant_step(alpha, slope, slope_new),
-                          next_step(alpha, f, slope, f_interp))
-        alpha = xp.where(live & ~accept, shrunk, alpha)
+        shrunk = next_step(alpha, f, slope, f_interp)
+        if any_true(secant):
+            shrunk = xp.where(secant, secant_step(alpha, slope, slope_new), shrunk)
+        alpha = xp.where(retry, shrunk, alpha)
     found = Search(ok, x_acc, f_acc, g_acc, alpha, slope_acc, approx)
     if any_true(first):
         found = yield from _expand(x, g, d, f_ref, first, found, project, rules)

@@ -68,10 +68,10 @@ def statistics(g, directions, valid, history):
     xp = array_namespace(g, *directions)
     V = xp.stack((-g,) + tuple(directions), axis=-2)             # (..., 4, n)
     G = V @ xp.matrix_transpose(V)                               # (..., 4, 4)
-    norms = xp.sqrt(xp.stack([G[..., i, i] for i in range(4)], axis=-1))
+    norms = xp.sqrt(xp.linalg.diagonal(G))
     outer = norms[..., :, None] * norms[..., None, :]
     ok = outer > 0
-    cos = xp.where(ok, G / xp.where(ok, outer, xp.ones_like(outer)), xp.zeros_like(outer))
+    cos = xp.where(ok, G / xp.where(ok, outer, 1.0), 0.0)
     log_n = xp.log(xp.clip(norms, _TINY, None))                 # -g, d_gd, d_mom, d_2nd
     zero = xp.zeros_like(history.g_norm)
     feats = xp.stack(
@@ -96,4 +96,4 @@ def statistics(g, directions, valid, history):
     )
     needs_prev = xp.asarray(_NEEDS_PREVIOUS, device=g.device)
     first = xp.logical_and(needs_prev, xp.logical_not(valid[1])[..., None])
-    return xp.where(first, xp.zeros_like(feats), feats)
+    return xp.where(first, 0.0, feats)

@@ -184,8 +184,8 @@ def _stop_tests(state, setup, xp):
     converged = running & (xp.max(xp.abs(pg), axis=-1) <= state.gtol)
     maxiter = opts["maxiter"] if opts["maxiter"] is not None else 200 * state.x.shape[-1]
     limit = running & ~converged & (state.k >= maxiter)
-    status = xp.where(converged, _full(xp, state.status, st.SUCCESS), state.status)
-    status = xp.where(limit, _full(xp, status, st.MAXITER), status)
+    status = xp.where(converged, st.SUCCESS, state.status)
+    status = xp.where(limit, st.MAXITER, status)
     return status, running & ~converged & ~limit, pg
 
 
@@ -241,11 +241,10 @@ def _propose(state, setup, stats, valid_f, h, asked, classical, one_hot, xp):
     a = one_hot
     h_net = h
     if any_true(asked):
-        keep = col(asked)
-        a_net, h_net = setup.policy(xp.where(keep, stats, xp.zeros_like(stats)),
-                                    xp.where(keep, state.a_prev, xp.zeros_like(state.a_prev)),
-                                    valid_f, xp.where(keep, h, xp.zeros_like(h)))
-        a = xp.where(keep, a_net, a)
+        a_net, h_net = setup.policy(select(asked, stats, xp.zeros_like(stats), xp),
+                                    select(asked, state.a_prev, xp.zeros_like(state.a_prev), xp),
+                                    valid_f, select(asked, h, xp.zeros_like(h), xp))
+        a = select(asked, a_net, a, xp)
     return select(classical, one_hot, a, xp), h_net
 
 
@@ -376,21 +375,17 @@ def step(state, setup):
         state, setup, x, f, g, gr, p, a, fallback, second_ok, proposal_ok, live, f_ref, xp)
     taken = learned.ok | fell_back.ok | reset.ok
     found = _combine(learned, fell_back, reset, xp)
-    source = xp.where(
-        learned.ok,
-        xp.where(learned.alpha != 1.0, _full(xp, status, LEARNED_BACKTRACKED),
-                 _full(xp, status, LEARNED)),
-        xp.where(fell_back.ok,
-                 xp.where(classical, _full(xp, status, CLASSICAL), _full(xp, status, FALLBACK)),
-                 _full(xp, status, RESET)))
-    alpha = xp.where(taken, found["alpha"], xp.zeros_like(f))
+    source = xp.where(fell_back.ok, xp.where(classical, CLASSICAL, FALLBACK),
+                      _full(xp, status, RESET))
+    source = xp.where(learned.ok, xp.where(learned.alpha != 1.0, LEARNED_BACKTRACKED, LEARNED),
+                      source)
+    alpha = xp.where(taken, found["alpha"], 0.0)
     by_learned = col(learned.ok)
-    a_eff = xp.where(by_learned, col(alpha) * a,
-                     xp.where(col(fell_back.ok), col(alpha) * one_hot, xp.zeros_like(a)))
+    a_eff = xp.where(by_learned, col(alpha) * a, xp.where(col(fell_back.ok), col(alpha) * one_hot, 0.0))
     counted = taken & ((source == FALLBACK) | (source == RESET))  # the stall watch's do not count
-    overrides = xp.where(counted, state.overrides + 1, xp.zeros_like(state.overrides))
+    overrides = xp.where(counted, state.overrides + 1, 0)
     too_many = overrides >= opts["reset_after"]
-    overrides = xp.where(too_many, xp.zeros_like(overrides), overrides)
+    overrides = xp.where(too_many, 0, overrides)
     h_new = select(need_reset | too_many | classical, h0, h_net, xp)
 
     x_new, f_new, g_new = found["x"], found["f"], found["g"]
@@ -402,11 +397,11 @@ def step(state, setup):
     history = History(norm(gr, xp), f_new - f, found["slope"], dot(s, y, xp), alpha,
                       source >= FALLBACK, _full(xp, f, float(k + 1)))
     failed = live & ~taken
-    status = xp.where(failed, _full(xp, status, st.PRECISION_LOSS), status)
+    status = xp.where(failed, st.PRECISION_LOSS, status)
     xrtol = opts["xrtol"]
     if xrtol > 0:
         short = taken & (norm(s, xp) <= xrtol * (xrtol + norm(x, xp)))
-        status = xp.where(short, _full(xp, status, st.SUCCESS), status)
+        status = xp.where(short, st.SUCCESS, status)
 
     def keep(new, old):
         return select(taken, new, old, xp)
