@@ -74,32 +74,57 @@ class Objective:
         Relative forward-difference step; ``None`` picks ``sqrt(eps)`` of ``fun``'s output dtype.
     bounds : (lb, ub) pair of float arrays ``(n,)``, or None
         The box; finite differences evaluate ``fun`` only inside it.
+    paired : bool
+        ``fun`` returns ``(f, g)`` (SciPy's ``jac=True``): every call yields both, and a gradient
+        asked for at a point where ``fun`` was called is taken from that call, never from a
+        second one (the last few points are remembered).
 
     Attributes
     ----------
     nfev, njev, nhev : int
         Calls of ``fun`` (finite-difference calls included), gradients (calls of ``jac``, or
-        finite-difference gradients: one each, as SciPy's methods count them) and calls of
-        ``hess`` or ``hessp``.
+        finite-difference gradients: one each, as SciPy's methods count them; with ``paired``,
+        gradients used, each from a call counted in ``nfev``) and calls of ``hess`` or
+        ``hessp``. With ``paired``, ``nfev`` is the number of evaluations.
     """
 
-    def __init__(self, fun, jac, hess, hessp, args, n, finite_diff_rel_step=None, bounds=None):
+    _REMEMBERED = 4  # points whose paired gradient is kept (a search compares at most two)
+
+    def __init__(self, fun, jac, hess, hessp, args, n, finite_diff_rel_step=None, bounds=None,
+                 paired=False):
         self.fun, self.jac, self.hess, self.hessp, self.args, self.n = fun, jac, hess, hessp, args, n
         self.rel_step = finite_diff_rel_step
         self.bounds = bounds
+        self.paired = bool(paired)
         self.nfev = self.njev = self.nhev = 0
         self._fdtype = None
+        self._gradients = {}  # x.tobytes() -> g, for paired calls
 
     def f(self, x):
         """``fun(x)`` as a float (non-finite values are returned, not raised)."""
         self.nfev += 1
-        value, dtype = _as_real_scalar(self.fun(x.copy(), *self.args), "fun")
+        out = self.fun(x.copy(), *self.args)
+        if self.paired:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError("with jac=True `fun` must return a pair (f, g); got "
+                                f"{_describe(out)}")
+            out, gradient = out
+            self._gradients[x.tobytes()] = _as_real_vector(gradient, self.n, "fun (its gradient)")
+            while len(self._gradients) > self._REMEMBERED:
+                del self._gradients[next(iter(self._gradients))]
+        value, dtype = _as_real_scalar(out, "fun")
         if self._fdtype is None:
             self._fdtype = dtype
         return value
 
     def g(self, x, fx):
         """Gradient at ``x`` (``fx = f(x)`` is reused by forward differences)."""
+        if self.paired:
+            key = x.tobytes()
+            if key not in self._gradients:
+                self.f(x)
+            self.njev += 1
+            return self._gradients[key].copy()
         if self.jac is not None:
             self.njev += 1
             return _as_real_vector(self.jac(x.copy(), *self.args), self.n, "jac")

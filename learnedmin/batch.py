@@ -351,7 +351,7 @@ def minimize_batch(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=Non
     if lb is not None:
         x = xp.minimum(xp.maximum(x, lb), ub)
     answers = _Answers(fun, jac, hess, hessp, args, x, opts["finite_diff_rel_step"])
-    setup = Setup(policy, opts, lb, ub, has_hessian)
+    setup = Setup(policy, opts, lb, ub, has_hessian, paired=jac is True)
     with _no_grad(x):
         state = drive(init(x, setup), answers, _quiet)
         while _any_running(state):

@@ -57,7 +57,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None):
     ``callback(x, f, g, nit)``, when given, is called after every accepted step; raising
     ``StopIteration`` ends the run with status 99.
     """
-    setup = Setup(policy, opts, lb, ub, obj.has_hessian)
+    setup = Setup(policy, opts, lb, ub, obj.has_hessian, paired=obj.paired)
     answers = _Answers(obj)
     state = drive(init(x0[None, :], setup), answers, _quiet)
     steps = []  # StepInfo of each accepted step

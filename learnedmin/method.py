@@ -164,7 +164,20 @@ def _to_user_units(scale, lb, ub):
     return to_x
 
 
-def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify):
+def _paired(fun, jac):
+    """``(fun, jac, paired)``: with SciPy's ``jac=True`` (``fun`` memoized, ``jac`` its
+    ``derivative``) or ``jac=True`` itself, the user's own function returning ``(f, g)``, no
+    ``jac``, and ``paired`` true; otherwise the arguments as they came."""
+    if jac is True:
+        return fun, None, True
+    owner = getattr(jac, "__self__", None)
+    if owner is not None and owner is fun and getattr(jac, "__name__", "") == "derivative" \
+            and callable(getattr(fun, "fun", None)):
+        return fun.fun, None, True
+    return fun, jac, False
+
+
+def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify, paired=False):
     """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``; the
     notifier gets the user's ``x = D z`` and gradient ``D^-1 g`` (``to_x`` maps ``z`` to ``x``)."""
 
@@ -181,7 +194,10 @@ def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify):
             return arr * scale
 
     def fun_z(z, *args):
-        return fun(to_x(z), *args)
+        out = fun(to_x(z), *args)
+        if paired and isinstance(out, tuple) and len(out) == 2:
+            return out[0], times_scale(out[1])
+        return out
 
     def jac_z(z, *args):
         return times_scale(jac(to_x(z), *args))
@@ -332,11 +348,13 @@ class LearnedMinimizer:
         from the matrix ``hess`` returns, or, with ``hessp`` and ``n <= dense_max``, once from
         ``n`` products at ``x0`` (counted in ``nhev``). The truncated direction is then the same
         in any units of the variables.
-    refine : bool
-        Refine accepted first trials (default ``True``): where the minimiser of the quadratic
-        through ``f(x)``, the slope and the trial's value lies outside ``[1/1.1, 1.1]`` times
-        the trial step, ``f`` is evaluated there too and the lower acceptable point is kept.
-        On a quadratic this is an exact line search for one function value and no gradient.
+    refine : bool, optional
+        Refine accepted first trials: where the minimiser of the quadratic through ``f(x)``,
+        the slope and the trial's value lies outside ``[1/1.1, 1.1]`` times the trial step,
+        ``f`` is evaluated there too and the lower acceptable point is kept. On a quadratic this
+        is an exact line search for one function value and no gradient. The default ``None``
+        refines when ``fun`` and ``jac`` are separate callables (a function value is cheap)
+        and not with ``jac=True``, where every trial costs a full evaluation of f and g.
     refine_band : float
         The width of that band, ``[1/refine_band, refine_band]`` (default ``1.1``, > 1). A wider
         band refines less often: fewer function values on easy problems, less conjugacy on
@@ -356,7 +374,9 @@ class LearnedMinimizer:
     scipy.optimize.OptimizeResult
         ``x, fun, jac, nit, nfev, njev, nhev, status, success, message`` as SciPy's methods
         (``nfev`` counts every call of ``fun``, finite-difference calls included; ``njev`` every
-        gradient, a call of ``jac`` or one finite-difference gradient of ``n`` calls), plus
+        gradient, a call of ``jac`` or one finite-difference gradient of ``n`` calls; with
+        ``jac=True``, ``nfev`` counts the evaluations and ``njev`` the gradients taken from them,
+        and no point is evaluated twice), plus
         ``step_weights`` (``(nit, 3)``: the network's weights per iteration), ``overridden``
         (``(nit,)`` bool: the safeguard replaced the proposal, or the stall watch ran the
         classical rule) and ``trace`` (per-iteration ``source``: 0 proposal, 1 proposal after
@@ -472,6 +492,7 @@ class LearnedMinimizer:
                                            else [constraints]):
             raise ValueError("method learned does not support constraints; use 'SLSQP', "
                              "'trust-constr' or 'COBYQA', or express box constraints as bounds")
+        fun, jac, paired = _paired(fun, jac)
         for name, value in (("jac", jac), ("hess", hess), ("hessp", hessp)):
             if value is not None and not callable(value):
                 raise TypeError(
@@ -490,14 +511,14 @@ class LearnedMinimizer:
         if scale is not None:  # solve for z = x / scale
             to_x = _to_user_units(scale, lb, ub)
             fun, jac, hess, hessp, notify = _scaled_problem(to_x, scale, fun, jac, hess, hessp,
-                                                            notify)
+                                                            notify, paired)
             with _quiet():  # x is checked below; a bound may become infinite
                 x = x / scale
                 lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
             if not np.all(np.isfinite(x)):
                 raise ValueError("'x0' / 'x_scale' overflows: x0 is too large for its scale")
         obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"],
-                        bounds=None if lb is None else (lb, ub))
+                        bounds=None if lb is None else (lb, ub), paired=paired)
         fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, notify)
         if scale is not None:
             with _quiet():

@@ -48,6 +48,7 @@ class SearchRules(NamedTuple):
     refine: bool = True
     band: float = REFINE_BAND
     step_gradient: bool = True  # differentiate through the accepted step length (torch)
+    paired: bool = False  # f and g come together: every trial asks for both ("fg")
 
 
 class Search(NamedTuple):
@@ -119,18 +120,21 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
         stopped = stopped | stop
         live = live & ~stop
         usable = live & (slope < 0) & _finite_rows(x_new, xp)
-        f_new = xp.full_like(f, nan)
+        f_new, g_new = xp.full_like(f, nan), None
         if any_true(usable):
-            f_new = xp.where(usable, (yield Request("f", x_new, usable)), nan)
+            f_new, g_new = yield from _evaluate(x_new, usable, rules)
+            f_new = xp.where(usable, f_new, nan)
         by_armijo = live & armijo(f_new, f_ref, slope, rules.c1)
         if rules.refine and trial == 0 and any_true(by_armijo):
-            alpha, x_new, slope, f_new = yield from _refine(
-                x, f, g, d, f_ref, floor, by_armijo, alpha, x_new, slope, f_new, project, rules)
+            alpha, x_new, slope, f_new, g_new = yield from _refine(
+                x, f, g, d, f_ref, floor, by_armijo, alpha, x_new, slope, f_new, g_new, project,
+                rules)
         close = live & ~by_armijo & usable & (xp.abs(f_new - f) <= APPROX_EPS * xp.abs(f))
         accept, secant, slope_new = no, no, slope
         need_g = by_armijo | close
         if any_true(need_g):
-            g_new = yield Request("g", x_new, need_g, f=f_new)
+            if g_new is None:
+                g_new = yield Request("g", x_new, need_g, f=f_new)
             finite = need_g & _finite_rows(g_new, xp)
             # rows without a finite gradient take no part below; zeros keep their NaN out of
             # a backward pass through the slope
@@ -168,26 +172,38 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
     return found
 
 
-def _refine(x, f, g, d, f_ref, floor, rows, alpha, x_new, slope, f_new, project, rules):
+def _evaluate(x, rows, rules):
+    """``(f, g)`` at ``x`` on ``rows`` (a generator): ``g`` is ``None`` unless f and g come
+    together, when asking for ``f`` alone would cost as much as both."""
+    if rules.paired:
+        f, g = yield Request("fg", x, rows)
+        return f, g
+    return (yield Request("f", x, rows)), None
+
+
+def _refine(x, f, g, d, f_ref, floor, rows, alpha, x_new, slope, f_new, g_new, project, rules):
     """On ``rows`` (accepted at their first trial): where the quadratic model's minimiser differs
     enough from the trial, evaluate it and keep the lower of the two acceptable points. Returns
-    ``(alpha, x_new, slope, f_new)`` with the refined rows replaced."""
+    ``(alpha, x_new, slope, f_new, g_new)`` with the refined rows replaced (``g_new`` is ``None``
+    unless f and g come together)."""
     xp = array_namespace(x)
     t, wanted = refinement(f, slope, f_new, rules.band)
     rows = rows & wanted
     if not any_true(rows):
-        return alpha, x_new, slope, f_new
+        return alpha, x_new, slope, f_new, g_new
     alpha_t = t * alpha
     step_alpha = alpha_t if rules.step_gradient else stop_gradient(alpha_t)
     x_t = project(x + col(step_alpha) * d)
     slope_t = dot(g, x_t - x, xp)
     rows = rows & (slope_t < 0) & (slope_t <= floor) & _finite_rows(x_t, xp)
     if not any_true(rows):
-        return alpha, x_new, slope, f_new
-    f_t = yield Request("f", x_t, rows)
+        return alpha, x_new, slope, f_new, g_new
+    f_t, g_t = yield from _evaluate(x_t, rows, rules)
     better = rows & armijo(f_t, f_ref, slope_t, rules.c1) & (f_t < f_new)
+    if g_new is not None:
+        g_new = select(better, g_t, g_new, xp)
     return (xp.where(better, alpha_t, alpha), select(better, x_t, x_new, xp),
-            xp.where(better, slope_t, slope), xp.where(better, f_t, f_new))
+            xp.where(better, slope_t, slope), xp.where(better, f_t, f_new), g_new)
 
 
 def _expand(x, g, d, f_ref, rows, found, project, rules):
@@ -206,11 +222,12 @@ def _expand(x, g, d, f_ref, rows, found, project, rules):
         rows = rows & (slope < 0) & _finite_rows(x_try, xp)
         if not any_true(rows):
             break
-        f_try = yield Request("f", x_try, rows)
+        f_try, g_try = yield from _evaluate(x_try, rows, rules)
         rows = rows & armijo(f_try, f_ref, slope, rules.c1)
         if not any_true(rows):
             break
-        g_try = yield Request("g", x_try, rows, f=f_try)
+        if g_try is None:
+            g_try = yield Request("g", x_try, rows, f=f_try)
         rows = rows & _finite_rows(g_try, xp)
         found = Search(found.ok, select(rows, x_try, found.x, xp), xp.where(rows, f_try, found.f),
                        select(rows, g_try, found.g, xp), xp.where(rows, alpha, found.alpha),

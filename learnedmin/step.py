@@ -61,7 +61,9 @@ class Setup(NamedTuple):
 
     ``lb``, ``ub``: bounds broadcastable to (B, n), or ``None`` without bounds. ``has_hessian``:
     the second-order slot is Newton-CG on ``"hessp"`` requests (else quasi-Newton).
-    ``step_gradient``: differentiate through accepted step lengths (torch only).
+    ``step_gradient``: differentiate through accepted step lengths (torch only). ``paired``:
+    f and g come together (``jac=True``): every trial asks for both, and with the option
+    ``refine=None`` the refinement's extra trial, which would cost a full evaluation, is off.
     """
 
     policy: object
@@ -70,6 +72,7 @@ class Setup(NamedTuple):
     ub: object = None
     has_hessian: bool = False
     step_gradient: bool = True
+    paired: bool = False
 
     def project(self, z):
         """``z`` projected onto the bounds."""
@@ -79,8 +82,11 @@ class Setup(NamedTuple):
         return xp.minimum(xp.maximum(z, self.lb), self.ub)
 
     def rules(self):
-        return SearchRules(self.opts["c1"], self.opts["refine"], self.opts["refine_band"],
-                           self.step_gradient)
+        refine = self.opts["refine"]
+        if refine is None:
+            refine = not self.paired
+        return SearchRules(self.opts["c1"], refine, self.opts["refine_band"],
+                           self.step_gradient, self.paired)
 
 
 class State(NamedTuple):
