@@ -202,3 +202,22 @@ def test_throughput_benchmark_reports_every_solver():
         assert 0.0 <= r["resolved"] <= 1.0 and r["per_second"] > 0
     assert out["rows"][0]["ratio_to_lm"] == 1.0
     assert "| 3 | minimize_batch (jac=True) | 3 |" in format_batch(out)
+
+
+def test_channel_kernel_matches_the_model():
+    from learnedmin.bench.batch import ChannelKernel
+
+    s = ch.sample(5, P=3, M=32, snr_db=15.0, batch=4)
+    kernel = ChannelKernel(s.freqs)
+    y = np.concatenate([s.y.real, s.y.imag], axis=-1)
+    cost, grad = kernel.cost_and_gradient(s.theta0, y)
+    assert_allclose(cost, ch.cost(s.theta0, s.y, s.freqs), rtol=1e-12)
+    assert_allclose(grad, ch.gradient(s.theta0, s.y, s.freqs), rtol=1e-10,
+                    atol=1e-12 * np.abs(grad).max())
+    J = ch.jacobian(s.theta0, s.freqs)
+    gn = 2 * np.swapaxes(J, -1, -2) @ J
+    for theta in (s.theta0, s.theta0 + 1e-3):  # from the cached phases, and computed afresh
+        expected = gn if theta is s.theta0 else 2 * np.swapaxes(
+            ch.jacobian(theta, s.freqs), -1, -2) @ ch.jacobian(theta, s.freqs)
+        assert_allclose(kernel.gauss_newton(theta, y), expected, rtol=1e-10,
+                        atol=1e-12 * np.abs(expected).max())

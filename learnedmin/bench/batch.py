@@ -26,7 +26,7 @@ import numpy as np
 from .._xp import array_namespace
 from ..problems import channel as ch
 
-__all__ = ["measure_batch", "format_batch"]
+__all__ = ["ChannelKernel", "measure_batch", "format_batch"]
 
 WEIGHTS = "channel"
 
@@ -65,33 +65,111 @@ def _learned_loop(s, count):
     out = np.empty((count, s.theta0.shape[-1]))
     for i in range(count):
         y = s.y[i]
-        out[i] = minimize(lambda t: ch.cost_and_gradient(t, y, s.freqs), s.theta0[i],
-                          jac=True, method=method).x
+        kernel = ChannelKernel(s.freqs)
+        yi = _stacked(y)[None]
+        out[i] = minimize(lambda t: tuple(v[0] for v in kernel.cost_and_gradient(t[None], yi)),
+                          s.theta0[i], jac=True, method=method).x
     return out
 
 
-def _gauss_newton(theta, freqs):
-    J = ch.jacobian(theta, freqs)
-    return 2 * (array_namespace(J).matrix_transpose(J) @ J)
+class ChannelKernel:
+    """Cost, gradient and Gauss-Newton matrix of the channel model for a batch, as an estimation
+    user would write them for :func:`~learnedmin.minimize_batch`: one evaluation of the phases'
+    cosines and sines serves the cost and the gradient (``jac=True``), and the Gauss-Newton matrix
+    ``2 Re{D^H D}`` at the same point reuses them (``hess``).
+
+    ``y`` is the stacked real observation ``[Re y, Im y]`` (B, 2M); numpy or torch arrays.
+    """
+
+    def __init__(self, freqs):
+        self.freqs = freqs
+        self._point = None  # (theta, C, S) of the last cost evaluation
+
+    def _einsum(self, theta):
+        if type(theta).__module__.startswith("torch"):
+            import torch
+
+            return torch.einsum
+        return np.einsum
+
+    def _phases(self, theta):
+        xp = array_namespace(theta)
+        P = theta.shape[-1] // 3
+        phase = (2 * math.pi) * (theta[:, :P, None] * self.freqs)  # (B, P, M)
+        return xp.cos(phase), xp.sin(phase)
+
+    def cost_and_gradient(self, theta, y):
+        """``(cost (B,), gradient (B, 3P))``; see :func:`learnedmin.problems.channel.gradient`."""
+        xp, einsum = array_namespace(theta), self._einsum(theta)
+        P, M = theta.shape[-1] // 3, y.shape[-1] // 2
+        a, b = theta[:, P:2 * P], theta[:, 2 * P:]
+        C, S = self._phases(theta)
+        # s = sum_p (a + jb)(C - jS): Re = aC + bS, Im = bC - aS
+        rr = y[:, :M] - einsum("bpm,bp->bm", C, a) - einsum("bpm,bp->bm", S, b)
+        ri = y[:, M:] - einsum("bpm,bp->bm", C, b) + einsum("bpm,bp->bm", S, a)
+        cost = xp.sum(rr * rr, axis=-1) + xp.sum(ri * ri, axis=-1)
+        # conj(E)' r = (C rr - S ri) + j (C ri + S rr), also weighted by 2 pi f_m
+        w = (2 * math.pi) * self.freqs
+        c_re = einsum("bpm,bm->bp", C, rr) - einsum("bpm,bm->bp", S, ri)
+        c_im = einsum("bpm,bm->bp", C, ri) + einsum("bpm,bm->bp", S, rr)
+        cw_re = einsum("bpm,bm->bp", C, rr * w) - einsum("bpm,bm->bp", S, ri * w)
+        cw_im = einsum("bpm,bm->bp", C, ri * w) + einsum("bpm,bm->bp", S, rr * w)
+        self._point = (theta, C, S)
+        return cost, xp.concat([2 * (a * cw_im - b * cw_re), -2 * c_re, -2 * c_im], axis=-1)
+
+    def gauss_newton(self, theta, y):
+        """``2 Re{D^H D}`` (B, 3P, 3P), from the cosines and sines of the last cost evaluation
+        when it was at the same points.
+
+        With ``E = C - jS`` and ``K_k = sum_m w_m^k conj(E_p) E_q`` (``w = 2 pi f``), the blocks
+        are ``conj(g_p) g_q K_2`` (delays), ``j conj(g_p) K_1`` and ``-conj(g_p) K_1`` (delay and
+        weights) and ``K_0``, ``j K_0``, ``K_0`` (weights): three Gram matrices of ``[C; S]``
+        instead of the product of the (2M x 3P) Jacobian with itself.
+        """
+        xp, einsum = array_namespace(theta), self._einsum(theta)
+        P = theta.shape[-1] // 3
+        last = self._point
+        if last is not None and last[0].shape == theta.shape and bool(xp.all(last[0] == theta)):
+            C, S = last[1], last[2]
+        else:
+            C, S = self._phases(theta)
+        w = (2 * math.pi) * self.freqs
+        X = xp.concat([C, S], axis=-2)  # (B, 2P, M)
+        K = []
+        for k in range(3):
+            G = einsum("bim,bjm->bij", X * w ** k, X)
+            cc, cs, sc, ss = G[:, :P, :P], G[:, :P, P:], G[:, P:, :P], G[:, P:, P:]
+            K.append((cc + ss, sc - cs))  # K_k = (C + jS) W^k (C - jS)^T: (real, imaginary)
+        a, b = theta[:, P:2 * P], theta[:, 2 * P:]
+        ar, br, ac, bc = a[:, :, None], b[:, :, None], a[:, None, :], b[:, None, :]
+        # conj(g_p) g_q = (a_p a_q + b_p b_q) + j (a_p b_q - b_p a_q)
+        gg_re, gg_im = ar * ac + br * bc, ar * bc - br * ac
+        k0, k1, k2 = K
+        tt = gg_re * k2[0] - gg_im * k2[1]                    # Re(conj(g_p) g_q K2)
+        ta = br * k1[0] - ar * k1[1]                          # Re(j conj(g_p) K1) = -Im(conj(g_p) K1)
+        tb = -(ar * k1[0] + br * k1[1])                       # Re(-conj(g_p) K1)
+        aa, ab = k0[0], -k0[1]                                # Re K0, Re(j K0) = -Im K0
+        rows = [xp.concat([tt, ta, tb], axis=-1),
+                xp.concat([xp.matrix_transpose(ta), aa, ab], axis=-1),
+                xp.concat([xp.matrix_transpose(tb), xp.matrix_transpose(ab), aa], axis=-1)]
+        return 2 * xp.concat(rows, axis=-2)
+
+
+def _stacked(y):
+    return np.concatenate([y.real, y.imag], axis=-1)
 
 
 def _batch(s, device, gauss_newton):
     from .. import minimize_batch
 
-    theta0, y, freqs = s.theta0, s.y, s.freqs
+    theta0, y, freqs = s.theta0, _stacked(s.y), s.freqs
     if device is not None:
         import torch
 
         theta0, y, freqs = (torch.from_numpy(a).to(device) for a in (theta0, y, freqs))
-
-    def fg(theta, y):
-        return ch.cost_and_gradient(theta, y, freqs)
-
-    def hess(theta, y):
-        return _gauss_newton(theta, freqs)
-
-    res = minimize_batch(fg, theta0, args=(y,), jac=True, hess=hess if gauss_newton else None,
-                         weights=WEIGHTS)
+    kernel = ChannelKernel(freqs)
+    res = minimize_batch(kernel.cost_and_gradient, theta0, args=(y,), jac=True,
+                         hess=kernel.gauss_newton if gauss_newton else None, weights=WEIGHTS)
     if device is None:
         return res.x
     if device.type == "cuda":
