@@ -8,7 +8,7 @@ compiled into the network archive so that it can never drift from the trained we
 
 from typing import NamedTuple
 
-from ._xp import array_namespace, safe_div
+from ._xp import any_true, array_namespace, safe_div
 
 # Bump FEATURE_VERSION whenever the meaning or order of FEATURE_NAMES changes: archives trained for
 # another version are refused at load time.
@@ -68,32 +68,32 @@ def statistics(g, directions, valid, history):
     xp = array_namespace(g, *directions)
     V = xp.stack((-g,) + tuple(directions), axis=-2)             # (..., 4, n)
     G = V @ xp.matrix_transpose(V)                               # (..., 4, 4)
-    norms = xp.sqrt(xp.linalg.diagonal(G))
-    outer = norms[..., :, None] * norms[..., None, :]
-    ok = outer > 0
-    cos = xp.where(ok, G / xp.where(ok, outer, 1.0), 0.0)
-    log_n = xp.log(xp.clip(norms, _TINY, None))                 # -g, d_gd, d_mom, d_2nd
-    zero = xp.zeros_like(history.g_norm)
+    norms = xp.sqrt(xp.linalg.diagonal(G))                       # -g, d_gd, d_mom, d_2nd
+    positive = norms > 0
+    inverse = xp.where(positive, 1.0 / xp.where(positive, norms, 1.0), 0.0)  # 0 for a zero vector
+    log_n = xp.log(xp.clip(norms, _TINY, None))
+    per_slope = safe_div(1.0, history.slope, 0.0, xp)
     feats = xp.stack(
         (
-            cos[..., 2, 0],
-            cos[..., 3, 0],
-            cos[..., 2, 3],
+            G[..., 2, 0] * inverse[..., 2] * inverse[..., 0],
+            G[..., 3, 0] * inverse[..., 3] * inverse[..., 0],
+            G[..., 2, 3] * inverse[..., 2] * inverse[..., 3],
             log_n[..., 1] - log_n[..., 3],
             log_n[..., 2] - log_n[..., 3],
             # log of the ratio, not a difference of logs: |g| and |g_prev| scale alike under
             # f -> a f, and for a power of two the ratio (unlike log a|g| - log a|g_prev|) is
             # unchanged bit for bit
             xp.log(xp.clip(norms[..., 0], _TINY, None) / xp.clip(history.g_norm, _TINY, None)),
-            safe_div(history.decrease, history.slope, zero, xp),
-            safe_div(history.curvature, -history.slope, zero, xp),
+            history.decrease * per_slope,
+            -history.curvature * per_slope,
             xp.log(xp.clip(history.step_fraction, _TINY, None)),
             xp.astype(history.overridden, g.dtype),
             history.iteration / (history.iteration + 10.0),
-        )
-        + tuple(xp.astype(v, g.dtype) for v in valid),
+        ) + tuple(xp.astype(v, g.dtype) for v in valid),
         axis=-1,
     )
+    first = ~valid[1]
+    if not any_true(first):
+        return feats
     needs_prev = xp.asarray(_NEEDS_PREVIOUS, device=g.device)
-    first = xp.logical_and(needs_prev, xp.logical_not(valid[1])[..., None])
-    return xp.where(first, 0.0, feats)
+    return xp.where(xp.logical_and(needs_prev, first[..., None]), 0.0, feats)
