@@ -129,47 +129,66 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
             alpha, x_new, slope, f_new, g_new = yield from _refine(
                 x, f, g, d, f_ref, floor, by_armijo, alpha, x_new, slope, f_new, g_new, project,
                 rules)
-        close = live & ~by_armijo & usable & (xp.abs(f_new - f) <= APPROX_EPS * xp.abs(f))
-        accept, secant, slope_new = no, no, slope
-        need_g = by_armijo | close
-        if any_true(need_g):
-            if g_new is None:
-                g_new = yield Request("g", x_new, need_g, f=f_new)
-            finite = need_g & _finite_rows(g_new, xp)
-            # rows without a finite gradient take no part below; zeros keep their NaN out of
-            # a backward pass through the slope
-            g_new = select(finite, g_new, xp.zeros_like(g_new), xp)
-            slope_new = xp.where(finite, dot(g_new, x_new - x, xp), slope)
-            f_new = xp.where(by_armijo & ~finite, nan, f_new)
-            near = close & finite
-            if any_true(near):
-                near = near & approximately_acceptable(f_new, f, f_start, slope, slope_new)
-            secant = close & finite & ~near
-            accept = (by_armijo & finite) | near
-            approx = approx | near
+        accept, near, secant, g_new, slope_new = yield from _decide(
+            x, f, f_start, live, usable, by_armijo, x_new, f_new, g_new, slope)
+        f_new = xp.where(by_armijo & ~accept, nan, f_new)  # a non-finite gradient rejects
+        approx = approx | near
+        if g_new is not None:
             g_acc = select(accept, g_new, g_acc, xp)
-            if trial == 0:
-                first = by_armijo & finite
+        if trial == 0:
+            first = by_armijo & accept
         ok = ok | accept
         x_acc = select(accept, x_new, x_acc, xp)
         f_acc = xp.where(accept, f_new, f_acc)
         slope_acc = xp.where(accept, slope, slope_acc)
         retry = live & ~accept
-        if not any_true(retry):
-            continue
-        # next_step shrinks by SHRINK_MIN where f_new is not finite; a finite stand-in with
-        # negative curvature gives the same step and keeps NaN out of a backward pass
-        stand_in = f + stop_gradient(slope) - (1.0 + xp.abs(stop_gradient(f))
-                                               + xp.abs(stop_gradient(slope)))
-        f_interp = xp.where(xp.isfinite(f_new), f_new, stand_in)
-        shrunk = next_step(alpha, f, slope, f_interp)
-        if any_true(secant):
-            shrunk = xp.where(secant, secant_step(alpha, slope, slope_new), shrunk)
-        alpha = xp.where(retry, shrunk, alpha)
+        if any_true(retry):
+            alpha = xp.where(retry, _shorter(alpha, f, slope, f_new, secant, slope_new), alpha)
     found = Search(ok, x_acc, f_acc, g_acc, alpha, slope_acc, approx)
     if any_true(first):
         found = yield from _expand(x, g, d, f_ref, first, found, project, rules)
     return found
+
+
+def _shorter(alpha, f, slope, f_new, secant, slope_new):
+    """The next trial step after a rejected one: quadratic interpolation, or a secant step on
+    the slopes where function values are at the rounding level."""
+    xp = array_namespace(alpha)
+    # next_step shrinks by SHRINK_MIN where f_new is not finite; a finite stand-in with negative
+    # curvature gives the same step and keeps NaN out of a backward pass
+    stand_in = f + stop_gradient(slope) - (1.0 + xp.abs(stop_gradient(f))
+                                           + xp.abs(stop_gradient(slope)))
+    shorter = next_step(alpha, f, slope, xp.where(xp.isfinite(f_new), f_new, stand_in))
+    if any_true(secant):
+        shorter = xp.where(secant, secant_step(alpha, slope, slope_new), shorter)
+    return shorter
+
+
+def _decide(x, f, f_start, live, usable, by_armijo, x_new, f_new, g_new, slope):
+    """Acceptance of the trials (a generator): ``(accept, near, secant, g_new, slope_new)``.
+
+    A trial that passes Armijo is accepted when its gradient is finite; one whose value is
+    within rounding of ``f`` (``APPROX_EPS``) is judged by its gradient (the approximate rule),
+    and a trial rejected there is followed by a secant step. ``g_new`` is the trials' gradient
+    where it was asked for (zeros elsewhere), ``None`` when no row needed it.
+    """
+    xp = array_namespace(x)
+    close = live & ~by_armijo & usable & (xp.abs(f_new - f) <= APPROX_EPS * xp.abs(f))
+    no = xp.zeros_like(live)
+    need_g = by_armijo | close
+    if not any_true(need_g):
+        return no, no, no, g_new, slope
+    if g_new is None:
+        g_new = yield Request("g", x_new, need_g, f=f_new)
+    finite = need_g & _finite_rows(g_new, xp)
+    # rows without a finite gradient take no part below; zeros keep their NaN out of a backward
+    # pass through the slope
+    g_new = select(finite, g_new, xp.zeros_like(g_new), xp)
+    slope_new = xp.where(finite, dot(g_new, x_new - x, xp), slope)
+    near = close & finite
+    if any_true(near):
+        near = near & approximately_acceptable(f_new, f, f_start, slope, slope_new)
+    return (by_armijo & finite) | near, near, close & finite & ~near, g_new, slope_new
 
 
 def _evaluate(x, rows, rules):

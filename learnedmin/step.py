@@ -42,7 +42,8 @@ from .directions import (
 )
 from .requests import Request
 from .safeguard import is_descent, reference_value
-from .search import SearchRules, failed_search, line_search
+from .search import failed_search, line_search
+from .state import Setup, State, StepInfo, _full, init
 from .statistics import History, statistics
 
 __all__ = ["Setup", "State", "StepInfo", "init", "step", "LEARNED", "LEARNED_BACKTRACKED",
@@ -54,132 +55,6 @@ LEARNED, LEARNED_BACKTRACKED, FALLBACK, RESET, CLASSICAL = 0, 1, 2, 3, 4
 SLOT = {name: i for i, name in enumerate(SLOTS)}
 # The network's steps must reduce the gradient norm by this factor every `stall_window` iterations.
 STALL_FACTOR = 0.5
-
-
-class Setup(NamedTuple):
-    """What stays fixed during a run: the policy, the solver options and the problem's form.
-
-    ``lb``, ``ub``: bounds broadcastable to (B, n), or ``None`` without bounds. ``has_hessian``:
-    the second-order slot is Newton-CG on ``"hessp"`` requests (else quasi-Newton).
-    ``step_gradient``: differentiate through accepted step lengths (torch only). ``paired``:
-    f and g come together (``jac=True``): every trial asks for both, and with the option
-    ``refine=None`` the refinement's extra trial, which would cost a full evaluation, is off.
-    """
-
-    policy: object
-    opts: dict
-    lb: object = None
-    ub: object = None
-    has_hessian: bool = False
-    step_gradient: bool = True
-    paired: bool = False
-
-    def project(self, z):
-        """``z`` projected onto the bounds."""
-        if self.lb is None:
-            return z
-        xp = array_namespace(z)
-        return xp.minimum(xp.maximum(z, self.lb), self.ub)
-
-    def rules(self):
-        refine = self.opts["refine"]
-        if refine is None:
-            refine = not self.paired
-        return SearchRules(self.opts["c1"], refine, self.opts["refine_band"],
-                           self.step_gradient, self.paired)
-
-
-class State(NamedTuple):
-    """Everything one iteration hands the next, batched (leading dimension B).
-
-    ``status`` is ``learnedmin._status.RUNNING`` on rows still iterating; ``nit`` counts each
-    row's accepted steps; ``k`` is the iteration index shared by all running rows.
-    """
-
-    x: object
-    f: object
-    g: object
-    memory: object            # Memory (L-BFGS) or DenseMemory (BFGS)
-    s_prev: object
-    y_prev: object
-    has_prev: object
-    a_prev: object            # effective weights of the last step, fed back to the network
-    h: object                 # the network's hidden state
-    history: History
-    window: tuple             # accepted values, for the nonmonotone reference
-    overrides: object         # consecutive overridden proposals
-    progress_ref: object      # stall watch: gradient norm to halve,
-    progress_k: object        # the iteration it was set at,
-    classical_until: object   # and the end of a classical stretch (as floats)
-    initial_scale: object
-    f_start: object
-    g0_norm: object
-    gtol: object
-    diagonal: object          # Hessian diagonal from products at x0 (hessp only), or None
-    status: object
-    nit: object
-    k: int
-
-
-class StepInfo(NamedTuple):
-    """Diagnostics of one iteration (per row; meaningful where ``taken``)."""
-
-    taken: object
-    stats: object
-    weights: object
-    directions: tuple
-    proposal: object
-    source: object
-    alpha: object
-    f_ref: object
-    slope: object
-    a_eff: object
-    approximate: object
-
-
-def _full(xp, like, value, dtype=None):
-    return xp.full(like.shape, value, dtype=dtype or like.dtype, device=like.device)
-
-
-def init(x0, setup, gtol=None):
-    """The state before the first iteration (a generator: one ``"fg"`` request at ``x0``).
-
-    ``gtol`` (B,) overrides ``opts["gtol"]`` per row.
-    """
-    xp = array_namespace(x0)
-    opts = setup.opts
-    n = x0.shape[-1]
-    everyone = xp.ones(x0.shape[:-1], dtype=xp.bool, device=x0.device)
-    f, g = yield Request("fg", x0, everyone)
-    g0_norm = norm(g, xp)
-    if opts["initial_step"] is not None:
-        step0 = _full(xp, f, float(opts["initial_step"]))
-    else:
-        # 1% of the start's 2-norm (rotation invariant), or 0.01 from the origin; the
-        # Barzilai-Borwein scale takes over from the second iteration on
-        x_scale = norm(x0, xp)
-        step0 = xp.where(x_scale > 0, 1e-2 * x_scale, _full(xp, f, 1e-2))
-    initial_scale = xp.where(g0_norm > 0, safe_div(step0, g0_norm, step0, xp), xp.ones_like(f))
-    finite = xp.isfinite(f) & xp.all(xp.isfinite(g), axis=-1)
-    no = xp.zeros_like(everyone)
-    zeros = xp.zeros_like(f)
-    # dense BFGS for small problems, L-BFGS otherwise (DESIGN section 2, second-order slot)
-    memory = memory_init(initial_scale, g if n <= opts["dense_max"] else None)
-    return State(
-        x=x0, f=f, g=g, memory=memory,
-        s_prev=xp.zeros_like(x0), y_prev=xp.zeros_like(x0), has_prev=no,
-        a_prev=xp.zeros(x0.shape[:-1] + (N_SLOTS,), dtype=x0.dtype, device=x0.device),
-        h=setup.policy.initial_state(x0.shape[0], x0),
-        history=History(g0_norm, zeros, _full(xp, f, -1.0), zeros, xp.ones_like(f), no, zeros),
-        window=(f,), overrides=xp.zeros(f.shape, dtype=xp.int64, device=x0.device),
-        progress_ref=stop_gradient(g0_norm), progress_k=zeros, classical_until=zeros,
-        initial_scale=initial_scale, f_start=f, g0_norm=g0_norm,
-        gtol=_full(xp, f, float(opts["gtol"])) if gtol is None else gtol,
-        diagonal=None,
-        status=xp.where(finite, _full(xp, f, st.RUNNING, xp.int64),
-                        _full(xp, f, st.NONFINITE, xp.int64)),
-        nit=xp.zeros(f.shape, dtype=xp.int64, device=x0.device), k=0,
-    )
 
 
 def _stop_tests(state, setup, xp):
@@ -254,12 +129,13 @@ def _propose(state, setup, stats, valid_f, h, asked, classical, one_hot, xp):
     return select(classical, one_hot, a, xp), h_net
 
 
-def _safeguard(state, setup, x, f, g, gr, p, a, fallback, second_ok, proposal_ok, live, f_ref,
-               xp):
-    """The three searches (a generator): proposal, classical direction, scaled gradient after a
-    reset. Returns ``(found, source-independent parts)`` as ``(learned, fallback, reset,
-    need_reset)``."""
+def _safeguard(state, setup, gr, d, live, xp):
+    """The three searches (a generator): the proposal, the classical direction, and the scaled
+    gradient after a reset. Returns ``(learned, classical, reset, need_reset)``."""
     opts, rules, project = setup.opts, setup.rules(), setup.project
+    x, f, g, a, fallback, second_ok = state.x, state.f, state.g, d.weights, d.fallback, \
+        d.second_ok
+    p, proposal_ok, f_ref = d.proposal, d.proposal_ok, d.f_ref
     ones = xp.ones_like(f)
     maxls, learned_maxls = opts["maxls"], opts["learned_maxls"]
     # Progress test: an accepted proposal predicts at least `sufficient_progress` of the linear
@@ -333,6 +209,65 @@ def _freeze(state, frozen, xp):
         "x", "f", "g", "memory", "s_prev", "y_prev", "a_prev", "h", "history")})
 
 
+class _Descent(NamedTuple):
+    """The "which direction" half of one iteration (per row)."""
+
+    directions: tuple
+    valid: tuple
+    stats: object
+    weights: object        # the policy's weights (the classical ones where the rule runs alone)
+    h_net: object          # the policy's next hidden state
+    h0: object             # a reset hidden state
+    proposal: object
+    proposal_ok: object    # a descent direction the search tries first
+    fallback: object       # the classical direction
+    second_ok: object      # the fallback is the second-order direction (else the gradient)
+    one_hot: object        # the classical weights of the fallback
+    classical: object      # rows on which the stall watch runs the classical rule
+    f_ref: object
+    watch: tuple           # (progress_ref, progress_k, classical_until) for the next state
+
+
+def _reduced(state, setup, xp):
+    """``(g, free)``: the gradient with the variables held at a bound removed, and the map that
+    removes them from any vector (the identity without bounds)."""
+    if setup.lb is None:
+        return state.g, (lambda v: v)
+    x, g = state.x, state.g
+    bound = ((x <= setup.lb) & (g > 0)) | ((x >= setup.ub) & (g < 0))
+
+    def free(v):
+        return xp.where(bound, 0.0, v)
+
+    return free(g), free
+
+
+def _descent(state, setup, gr, free, second, pg, live, xp):
+    """Candidates, statistics, the policy's weights and the proposal (no requests)."""
+    directions, valid = candidates(gr, state.s_prev, state.y_prev, state.has_prev, second,
+                                   state.initial_scale)
+    directions = tuple(free(d) for d in directions)
+    valid_f = xp.astype(xp.stack(valid, axis=-1), gr.dtype)
+    second_ok = is_descent(gr, second)  # the classical direction: second order, else gradient
+    fallback = select(second_ok, directions[SLOT["second_order"]], directions[SLOT["gradient"]],
+                      xp)
+    eye = xp.eye(N_SLOTS, dtype=gr.dtype, device=gr.device)
+    one_hot = xp.where(col(second_ok), eye[SLOT["second_order"], :], eye[SLOT["gradient"], :])
+    progress_ref, progress_k, classical_until, stall = _stall_watch(
+        state, setup, norm(pg, xp), live, xp)
+    h0 = xp.zeros_like(state.h)
+    h = select(stall, h0, state.h, xp)
+    classical = live & (state.k < classical_until)
+    stats = statistics(gr, directions, valid, state.history)
+    a, h_net = _propose(state, setup, stats, valid_f, h, live & ~classical, classical, one_hot,
+                        xp)
+    p = sum(col(a[..., i]) * directions[i] for i in range(N_SLOTS))
+    return _Descent(directions, valid, stats, a, h_net, h0, p,
+                    live & ~classical & is_descent(gr, p), fallback, second_ok, one_hot,
+                    classical, reference_value(state.window),
+                    (progress_ref, progress_k, classical_until))
+
+
 def step(state, setup):
     """One iteration for every running row (a generator over requests).
 
@@ -340,60 +275,37 @@ def step(state, setup):
     get their status and are frozen) and a :class:`StepInfo`, or ``None`` when no row ran.
     """
     xp = array_namespace(state.x)
-    opts = setup.opts
     status, live, pg = _stop_tests(state, setup, xp)
     if not any_true(live):
         return state._replace(status=status), None
     if not bool(xp.all(live)):
         state = _freeze(state, ~live, xp)
-    x, f, g, k = state.x, state.f, state.g, state.k
-    if setup.lb is None:
-        gr, free = g, (lambda v: v)
-    else:
-        bound = ((x <= setup.lb) & (g > 0)) | ((x >= setup.ub) & (g < 0))
-
-        def free(v):
-            return xp.where(bound, xp.zeros_like(v), v)
-
-        gr = free(g)
+    gr, free = _reduced(state, setup, xp)
     second, diagonal = yield from _second_order(state, setup, gr, free, live, xp)
-    directions, valid = candidates(gr, state.s_prev, state.y_prev, state.has_prev, second,
-                                   state.initial_scale)
-    directions = tuple(free(d) for d in directions)
-    valid_f = xp.astype(xp.stack(valid, axis=-1), x.dtype)
-    f_ref = reference_value(state.window)
-    second_ok = is_descent(gr, second)  # the classical direction: second order, else gradient
-    fallback = select(second_ok, directions[SLOT["second_order"]], directions[SLOT["gradient"]],
-                      xp)
-    eye = xp.eye(N_SLOTS, dtype=x.dtype, device=x.device)
-    one_hot = xp.where(col(second_ok), eye[SLOT["second_order"], :], eye[SLOT["gradient"], :])
-    progress_ref, progress_k, classical_until, stall = _stall_watch(
-        state, setup, norm(pg, xp), live, xp)
-    h0 = xp.zeros_like(state.h)
-    h = select(stall, h0, state.h, xp)
-    classical = live & (k < classical_until)
-    stats = statistics(gr, directions, valid, state.history)
-    a, h_net = _propose(state, setup, stats, valid_f, h, live & ~classical, classical, one_hot,
-                        xp)
-    p = sum(col(a[..., i]) * directions[i] for i in range(N_SLOTS))
-    proposal_ok = live & ~classical & is_descent(gr, p)
-    learned, fell_back, reset, need_reset = yield from _safeguard(
-        state, setup, x, f, g, gr, p, a, fallback, second_ok, proposal_ok, live, f_ref, xp)
+    d = _descent(state, setup, gr, free, second, pg, live, xp)
+    searches = yield from _safeguard(state, setup, gr, d, live, xp)
+    return _advance(state, setup, status, live, gr, d, searches, diagonal, xp)
+
+
+def _advance(state, setup, status, live, gr, d, searches, diagonal, xp):
+    """``(next state, info)`` from the searches' outcome."""
+    opts, x, f, g, k = setup.opts, state.x, state.f, state.g, state.k
+    learned, fell_back, reset, need_reset = searches
     taken = learned.ok | fell_back.ok | reset.ok
     found = _combine(learned, fell_back, reset, xp)
-    source = xp.where(fell_back.ok, xp.where(classical, CLASSICAL, FALLBACK),
+    source = xp.where(fell_back.ok, xp.where(d.classical, CLASSICAL, FALLBACK),
                       _full(xp, status, RESET))
     source = xp.where(learned.ok, xp.where(learned.alpha != 1.0, LEARNED_BACKTRACKED, LEARNED),
                       source)
     alpha = xp.where(taken, found["alpha"], 0.0)
-    by_learned = col(learned.ok)
-    a_eff = xp.where(by_learned, col(alpha) * a, xp.where(col(fell_back.ok), col(alpha) * one_hot, 0.0))
+    # effective weights of the step taken, fed back to the network
+    a_eff = xp.where(col(learned.ok), col(alpha) * d.weights,
+                     xp.where(col(fell_back.ok), col(alpha) * d.one_hot, 0.0))
     counted = taken & ((source == FALLBACK) | (source == RESET))  # the stall watch's do not count
     overrides = xp.where(counted, state.overrides + 1, 0)
     too_many = overrides >= opts["reset_after"]
     overrides = xp.where(too_many, 0, overrides)
-    h_new = select(need_reset | too_many | classical, h0, h_net, xp)
-
+    h_new = select(need_reset | too_many | d.classical, d.h0, d.h_net, xp)
     x_new, f_new, g_new = found["x"], found["f"], found["g"]
     s, y = x_new - x, g_new - g
     memory = state.memory
@@ -402,8 +314,7 @@ def step(state, setup):
                              opts["memory"])
     history = History(norm(gr, xp), f_new - f, found["slope"], dot(s, y, xp), alpha,
                       source >= FALLBACK, _full(xp, f, float(k + 1)))
-    failed = live & ~taken
-    status = xp.where(failed, st.PRECISION_LOSS, status)
+    status = xp.where(live & ~taken, st.PRECISION_LOSS, status)
     xrtol = opts["xrtol"]
     if xrtol > 0:
         short = taken & (norm(s, xp) <= xrtol * (xrtol + norm(x, xp)))
@@ -421,12 +332,11 @@ def step(state, setup):
         history=History(*(keep(new, old) for new, old in zip(history, state.history))),
         window=(state.window + (keep(f_new, f),))[-opts["nonmonotone"]:],
         overrides=keep(overrides, state.overrides),
-        progress_ref=progress_ref, progress_k=progress_k, classical_until=classical_until,
+        progress_ref=d.watch[0], progress_k=d.watch[1], classical_until=d.watch[2],
         initial_scale=state.initial_scale, f_start=state.f_start, g0_norm=state.g0_norm,
         gtol=state.gtol, diagonal=diagonal, status=status,
         nit=state.nit + xp.astype(taken, state.nit.dtype), k=k + 1,
     )
-    info = StepInfo(taken, stats, a, directions, p, source, alpha, f_ref, found["slope"], a_eff,
-                    found["approximate"])
+    info = StepInfo(taken, d.stats, d.weights, d.directions, d.proposal, source, alpha, d.f_ref,
+                    found["slope"], a_eff, found["approximate"])
     return new_state, info
-
