@@ -73,3 +73,82 @@ def test_exported_untrained_network_runs_like_the_fixed_weights_ablation(tmp_pat
         f"untrained network: nit {u.nit}, nfev {u.nfev}, njev {u.njev}; "
         f"FixedWeights: nit {f.nit}, nfev {f.nfev}, njev {f.njev}")
     np.testing.assert_array_equal(u.x, f.x)
+
+
+# -- the demo's screen reads without the docs ----------------------------------------------------
+
+class _Stream:
+    """A text stream that says whether it is a terminal."""
+
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def _fake_record(i):
+    return {"method": "chebyshev", "problem": f"problem_{i}", "status": "n/a"}
+
+
+def test_plain_progress_is_a_few_lines_that_do_not_name_runs():
+    from learnedmin.bench.runner import ProgressReport
+
+    stream = _Stream(tty=False)
+    with ProgressReport(100, stream=stream, label="100 runs (10 problems x 10 methods)") as report:
+        for done in range(1, 101):
+            report(done, 100, _fake_record(done))
+    lines = stream.text.splitlines()
+    assert 2 <= len(lines) <= 5, lines
+    assert lines[0].startswith("benchmark: 100 runs (10 problems x 10 methods)")
+    assert lines[-1].startswith("benchmark: 100 of 100 runs done (100 %")
+    assert "n/a" not in stream.text and "problem_" not in stream.text
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar_that_is_cleared():
+    pytest.importorskip("tqdm")
+    from learnedmin.bench.runner import ProgressReport
+
+    stream = _Stream(tty=True)
+    with ProgressReport(20, stream=stream) as report:
+        assert report.bar is not None
+        for done in range(1, 21):
+            report(done, 20, _fake_record(done))
+        assert report.bar.n == 20
+    assert report.bar is None and stream.text.startswith("\rbenchmark:")
+    assert "n/a" not in stream.text and "problem_" not in stream.text
+
+
+def test_demo_screen_explains_every_column_and_method(capsys):
+    from learnedmin.bench.__main__ import main
+    from learnedmin.bench.report import SCREEN_COLUMNS
+
+    methods = ["learned", "fixed-weights", "L-BFGS-B", "BFGS", "heavy-ball"]
+    assert main(["--suite", "quick", "--methods", ",".join(methods), "--quiet",
+                 "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert len(lines) <= 40, f"{len(lines)} lines:\n{out}"
+    header = next(line for line in lines if line.startswith("method "))
+    for column in ("solved", "ran", "median calls", "vs L-BFGS-B", "ρ(1)", "ρ(4)", "flagged"):
+        assert column in header
+    legend = lines[lines.index("columns:"):]
+    for name, _ in SCREEN_COLUMNS:
+        name = name.format(reference="L-BFGS-B")
+        assert any(line.startswith(f"  {name} ") for line in legend), f"no legend for {name!r}"
+    assert "nfev + njev + nhev" in out
+    for m in methods:
+        assert any(line.startswith("  ") and m in line.split("  ")[1] for line in legend
+                   if len(line.split("  ")) > 1), f"no legend for method {m!r}"
+    assert "FixedWeights((0, 0, 1))" in out
+    rows = {line.split()[0]: line.split() for line in lines[lines.index(header) + 1:]
+            if line.split() and line.split()[0] in methods}
+    assert set(rows) == set(methods)
+    assert rows["L-BFGS-B"][1] == "10/10"
+    assert float(rows["L-BFGS-B"][3]) > 0  # median calls to solve
