@@ -152,3 +152,19 @@ def test_demo_screen_explains_every_column_and_method(capsys):
     assert set(rows) == set(methods)
     assert rows["L-BFGS-B"][1] == "10/10"
     assert float(rows["L-BFGS-B"][3]) > 0  # median calls to solve
+
+
+# -- the one-minute retraining recipe ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_quick_retrain_script_beats_the_untrained_network(tmp_path):
+    script = ROOT / "docs" / "scripts" / "quick_retrain.py"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()
+            if line.split() and line.split()[0] in ("untrained", "trained")}
+    untrained, trained = float(rows["untrained"][1]), float(rows["trained"][1])
+    assert trained < untrained, f"median error: trained {trained:g}, untrained {untrained:g}"
+    assert (tmp_path / "quick.pt").is_file() and (tmp_path / "quick.json").is_file()
