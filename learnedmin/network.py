@@ -27,6 +27,25 @@ def symlog(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.log1p(torch.abs(x))
 
 
+def _exact_bias(weight: float, bound: float, max_ulps: int = 4) -> float:
+    """A bias ``z`` with ``bound * tanh(z) == weight`` in float64, as the forward pass rounds it.
+
+    ``atanh(weight / bound)`` alone is not enough: ``2 * tanh(atanh(0.5))`` is ``1 - 2**-53``,
+    and the line search amplifies that last bit, so the untrained network would not reproduce
+    the classical rule it is meant to. The double a few ulps from ``atanh`` that rounds back
+    exactly is taken; if none does, ``atanh``'s value (the nearest there is).
+    """
+    start = math.atanh(weight / bound)
+    b = torch.tensor(bound, dtype=torch.float64)
+    below = above = start
+    for _ in range(max_ulps + 1):
+        for z in (below, above):
+            if (b * torch.tanh(torch.tensor(z, dtype=torch.float64))).item() == weight:
+                return z
+        below, above = math.nextafter(below, -math.inf), math.nextafter(above, math.inf)
+    return start
+
+
 class WeightingNet(nn.Module):
     """GRU cell + linear head over dimension-free statistics.
 
@@ -56,7 +75,7 @@ class WeightingNet(nn.Module):
         with torch.no_grad():
             self.head.weight.zero_()
             self.head.bias.copy_(
-                torch.tensor([math.atanh(w / b) for w, b in zip(init_weights, bounds)],
+                torch.tensor([_exact_bias(w, b) for w, b in zip(init_weights, bounds)],
                              dtype=torch.float64)
             )
 

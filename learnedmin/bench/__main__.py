@@ -3,12 +3,13 @@
 import argparse
 import json
 import os
+import shutil
 import sys
 
 from . import channel_study, report
 from .analysis import mark_solved
 from .methods import BUILTIN, DEFAULT_METHODS, SCIPY_METHODS, Settings, resolve_method
-from .runner import print_progress, run_tasks
+from .runner import ProgressReport, run_tasks
 from .suites import SUITES, SuiteUnavailable, suite_problems
 
 EPILOG = """\
@@ -227,8 +228,14 @@ def _run(parser, args):
     if not tasks:
         print("nothing to run", file=sys.stderr)
         return 1
-    records = run_tasks(tasks, settings, jobs=args.jobs,
-                        progress=None if args.quiet else print_progress)
+    n_problems = len({(suite, problem) for suite, problem, _ in tasks})
+    label = (f"{len(tasks)} runs ({n_problems} problems x {len(methods)} methods) on "
+             f"{args.jobs} worker process{'es' if args.jobs > 1 else ''}")
+    if args.quiet:
+        records = run_tasks(tasks, settings, jobs=args.jobs)
+    else:
+        with ProgressReport(len(tasks), label=label) as progress:
+            records = run_tasks(tasks, settings, jobs=args.jobs, progress=progress)
 
     by_suite = {s: [r for r in records if r["suite"] == s] for s in order}
     for recs in by_suite.values():
@@ -248,10 +255,9 @@ def _run(parser, args):
         "overall": overall,
         "unavailable": unavailable,
     }
-    for s in order:
-        print(f"\n## Suite {s}\n\n{report.summary_table(per_suite[s], args.reference)}")
-    if len(order) > 1:
-        print(f"\n## All suites\n\n{report.summary_table(overall, args.reference)}")
+    width = min(max(shutil.get_terminal_size((100, 40)).columns, 72), 110)
+    print(report.screen_report(by_suite, per_suite, overall, methods, results["settings"],
+                               args.reference, results["env"].get("weights"), width))
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         made = {} if args.no_plots else _plots(args, results)

@@ -7,13 +7,14 @@ import math
 import os
 import platform
 import sys
+import textwrap
 
 import numpy as np
 
 from .analysis import TAUS, summarize
 
 __all__ = ["environment", "summary_table", "problem_table", "flagged_table", "write_json",
-           "markdown_report"]
+           "markdown_report", "screen_report"]
 
 
 def _version(dist):
@@ -202,6 +203,9 @@ def markdown_report(results, plots=None):
         "* ρ(τ) is the Dolan–Moré performance profile: the fraction of problems a method solves "
         "within τ times the calls of the best method on that problem. Problems no method solves "
         "count in every denominator; `n/a` counts as not solved.",
+        "* *ran on* counts the problems a method applies to (`n/a` elsewhere); *median calls / "
+        "reference (n)* is the median, over the n problems both solve, of a method's calls to "
+        "solve divided by the reference method's.",
         "* *overhead / iteration* is the median over runs of (wall time − time inside `f`, "
         "gradient and Hessian-vector calls) / iterations.",
         "* A run is *flagged* when it ends above `f(x0)`, with a non-finite value, with an error "
@@ -240,6 +244,105 @@ def markdown_report(results, plots=None):
         flagged = flagged_table(data["records"])
         if flagged:
             out += ["### Flagged runs", "", flagged, ""]
+    return "\n".join(out)
+
+
+def median_calls(records, method):
+    """Median ``calls_to_solve`` of ``method`` over the problems it solved (``None`` if none)."""
+    calls = [r["calls_to_solve"] for r in records if r["method"] == method and r["solved"]]
+    return float(np.median(calls)) if calls else None
+
+
+#: The columns of the screen table and what each means (the legend under it).
+SCREEN_COLUMNS = (
+    ("solved", "runs ending with f - f_ref <= {tol:g} * max(1, |f_ref|); f_ref is the known "
+               "minimum, else the lowest f any method reached"),
+    ("ran", "problems it applies to (Newton-CG, trust-ncg: need hessp; chebyshev: a known "
+            "spectrum)"),
+    ("median calls", "calls = nfev + njev + nhev (evaluations of f, gradient, Hessian-vector "
+                     "products) until f first met that tolerance, median over the problems it "
+                     "solved (budget {budget})"),
+    ("vs {reference}", "median of its calls / {reference}'s over the (k) problems both solved; "
+                       "below 1: fewer calls"),
+    ("ρ(1) ρ(4)", "share of the problems it solved within 1 (4) times the calls of the cheapest "
+                  "method"),
+    ("flagged", "runs ending above f(x0), non-finite, in error or with warnings (see --out DIR)"),
+)
+_SCREEN_TAUS = (1.0, 4.0)
+
+
+def _aligned(header, rows):
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    fmt = ["{:<%d}" % widths[0]] + ["{:>%d}" % w for w in widths[1:]]
+    return ["  ".join(f.format(str(c)) for f, c in zip(fmt, row)).rstrip()
+            for row in [header] + rows]
+
+
+def screen_table(summary, records, reference="L-BFGS-B"):
+    """The summary as aligned plain-text lines: solved, ran, median calls, ratio, ρ, flagged."""
+    header = (["method", "solved", "ran", "median calls", f"vs {reference}"]
+              + [f"ρ({t:g})" for t in _SCREEN_TAUS] + ["flagged"])
+    rows = []
+    for s in summary:
+        calls = median_calls(records, s["method"])
+        ratio = "–" if s["median_ratio"] is None else f"{s['median_ratio']:.2f} ({s['common']})"
+        rows.append([s["method"], f"{s['solved']}/{s['problems']}", s["applicable"],
+                     "–" if calls is None else f"{calls:g}", ratio]
+                    + [f"{s['rho'][t]:.2f}" for t in _SCREEN_TAUS] + [s["flags"]])
+    return _aligned(header, rows)
+
+
+def _legend(name, text, indent, width):
+    return textwrap.wrap(text, width=width, initial_indent=f"  {name:<{indent}}",
+                         subsequent_indent=" " * (indent + 2))
+
+
+def screen_legend(methods, settings, reference="L-BFGS-B", weights=None, width=100):
+    """What every column and every method name of :func:`screen_table` means, as lines."""
+    from .methods import ScipyMethod, resolve_method
+
+    keys = dict(settings, reference=reference)
+    columns = [(name.format(**keys), text.format(**keys)) for name, text in SCREEN_COLUMNS]
+    scipy = [m for m in methods if isinstance(resolve_method(m), ScipyMethod)]
+    named = []
+    for m in methods:
+        if m in scipy:
+            if m == scipy[0]:
+                named.append((", ".join(scipy), "scipy.optimize.minimize with that method, "
+                              f"defaults apart from maxiter and gtol = {settings['gtol']:g} "
+                              "(L-BFGS-B: ftol = 0; Newton-CG: xtol = 1e-12)"))
+            continue
+        text = resolve_method(m).description
+        if m == "learned" and weights and weights.get("trained") is False:
+            text += ("; its network is untrained: (0, 0, 1) up to 1e-16, a last bit the line "
+                     "search can amplify")
+        named.append((m, text))
+    indent = max(len(n) for n, _ in columns + [(n, t) for n, t in named if len(n) < 16]) + 2
+    lines = ["columns:"]
+    for name, text in columns:
+        lines += _legend(name, text, indent, width)
+    lines.append("methods:")
+    for name, text in named:
+        if len(name) + 2 > indent:
+            lines += [f"  {name}"] + _legend("", text, indent, width)
+        else:
+            lines += _legend(name, text, indent, width)
+    return lines
+
+
+def screen_report(suites_records, per_suite, overall, methods, settings, reference="L-BFGS-B",
+                  weights=None, width=100):
+    """The text a benchmark prints: one table per suite (and one for all), then the legend."""
+    out = []
+    groups = [(f"suite {s}", per_suite[s], recs) for s, recs in suites_records.items()]
+    if len(groups) > 1:
+        groups.append(("all suites", overall, [r for recs in suites_records.values()
+                                                for r in recs]))
+    for title, summary, records in groups:
+        n = summary[0]["problems"] if summary else 0
+        out += [f"{title}: {n} problems, {len(methods)} methods", ""]
+        out += screen_table(summary, records, reference) + [""]
+    out += screen_legend(methods, settings, reference, weights, width)
     return "\n".join(out)
 
 

@@ -18,7 +18,7 @@ from .counting import BudgetExhausted, Counter
 from .methods import resolve_method
 from .suites import get_problem
 
-__all__ = ["run_one", "run_tasks"]
+__all__ = ["run_one", "run_tasks", "ProgressReport"]
 
 
 def _value(fun, x):
@@ -201,12 +201,72 @@ def run_tasks(tasks, settings, jobs=1, progress=None, processes=True):
     return records
 
 
-def print_progress(done, total, record, stream=sys.stderr):
-    """A one-line progress report (overwritten in place on a terminal)."""
-    line = f"[{done}/{total}] {record['method']} on {record['problem']}: {record['status']}"
-    if stream.isatty():
-        end = "\n" if done == total else ""
-        stream.write(f"\r\033[K{line}{end}")
-    elif done == total or done % max(1, total // 10) == 0:
-        stream.write(line + "\n")
-    stream.flush()
+class ProgressReport:
+    """Where a benchmark is, on ``stream`` (stderr): a tqdm bar on a terminal when tqdm is
+    installed, else a line rewritten in place on a terminal, else a few plain lines (one per
+    third of the runs). Use as ``with ProgressReport(total) as report: run_tasks(...,
+    progress=report)``.
+
+    Parameters
+    ----------
+    total : int
+        Runs to come.
+    stream : file, optional
+        Where to write (default ``sys.stderr``).
+    label : str
+        What the runs are, for the first plain line (``"100 runs (10 problems x 10 methods)"``).
+    """
+
+    def __init__(self, total, stream=None, label=None):
+        self.total = total
+        self.stream = sys.stderr if stream is None else stream
+        self.label = label or f"{total} runs"
+        self.start = time.perf_counter()
+        self.done = 0
+        self.next_line = max(1, math.ceil(total / 3))
+        self.bar = None
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        if self.tty:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, file=self.stream, unit="run", desc="benchmark",
+                                leave=False, dynamic_ncols=True)
+        if not self.tty:
+            self._write(f"benchmark: {self.label}...\n")
+
+    def _write(self, text):
+        self.stream.write(text)
+        self.stream.flush()
+
+    def __call__(self, done, total, record=None):
+        """Record that ``done`` of ``total`` runs have finished (``run_tasks``'s callback)."""
+        step, self.done = done - self.done, done
+        if self.bar is not None:
+            self.bar.update(step)
+            return
+        seconds = time.perf_counter() - self.start
+        line = f"benchmark: {done} of {total} runs done ({100 * done // total} %, {seconds:.0f} s)"
+        if self.tty:
+            self._write(f"\r\033[K{line}")
+        elif done >= self.next_line or done == total:
+            self._write(line + "\n")
+            while self.next_line <= done:
+                self.next_line += max(1, math.ceil(total / 3))
+
+    def close(self):
+        """Take the bar (or the rewritten line) off the screen before the tables are printed."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        elif self.tty:
+            self._write("\r\033[K")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
