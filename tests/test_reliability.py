@@ -298,7 +298,7 @@ def _partial_module(name):
 def _interrupted_load(*names):
     """A ``weights.load`` that is interrupted after importing the modules ``names``."""
 
-    def load(weights):
+    def load(weights, trust=False):
         for name in names:
             sys.modules[name] = _partial_module(name)
         raise KeyboardInterrupt
@@ -338,7 +338,7 @@ def test_interruption_after_torch_imported_leaves_it(monkeypatch):
 
     before = _torch_entries()
 
-    def load(weights):
+    def load(weights, trust=False):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(weights, "load", load)
