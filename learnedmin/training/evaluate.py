@@ -7,7 +7,7 @@ gradient calls. The instances come from a seed never used in training or validat
 (a) **Calls to converge.** On ``evaluate.instances`` fresh, randomly scaled instances per family
     (and on the classic Moré-Garbow-Hillstrom zoo, which training never sees), the calls until
     ``max|g| <= evaluate.gtol * max|g0|``: the archive against the same loop with fixed weights
-    ``FixedWeights((0, 0, 1))`` (the classical rule) and against the best fixed mixture found by a
+    ``FixedWeights(CLASSICAL_WEIGHTS)`` (the classical rule) and against the best fixed mixture found by a
     grid search on separate tuning instances. A failed run counts as ``inf``. Reported per family
     (medians) and over all instances (median of the per-instance ratio of calls, learned over
     classical: the target is <= 0.8, i.e. 20 % fewer calls).
@@ -30,7 +30,8 @@ import warnings
 import numpy as np
 import torch
 
-from ..policy import FixedWeights
+from ..policy import CLASSICAL_WEIGHTS, FixedWeights
+from ..directions import SLOTS
 from ..method import LearnedMinimizer
 from .families import LeastSquares, Quadratic, Rosenbrock, get_family, rescale
 from .train import _mix
@@ -38,10 +39,10 @@ from .train import _mix
 __all__ = ["evaluate", "format_report", "numpy_instance", "count_calls", "ratios", "grid_search",
            "chebyshev_steps", "conjugate_gradient", "FIXED_GRID"]
 
-CLASSICAL = (0.0, 0.0, 1.0)
-# Grid of fixed mixtures (gradient, momentum, second order) for the ablation.
-FIXED_GRID = tuple(itertools.product((0.0, 0.25, 0.5, 1.0), (0.0, 0.1, 0.25, 0.5),
-                                     (0.5, 0.75, 1.0, 1.25, 1.5)))
+# Grid of fixed mixtures for the ablation: the values tried per slot, in the slot order.
+_GRID_VALUES = {"gradient": (0.0, 0.25, 0.5, 1.0), "momentum": (0.0, 0.1, 0.25, 0.5),
+                "second_order": (0.5, 0.75, 1.0, 1.25, 1.5)}
+FIXED_GRID = tuple(itertools.product(*(_GRID_VALUES[slot] for slot in SLOTS)))
 
 
 def numpy_instance(problem, index):
@@ -140,8 +141,8 @@ def grid_search(instances, relative_gtol, maxiter, grid=FIXED_GRID, tick=_no_tic
             tick()
         return np.array(out, dtype=float)
 
-    base = calls_of(CLASSICAL)
-    best, best_score = CLASSICAL, 1.0
+    base = calls_of(CLASSICAL_WEIGHTS)
+    best, best_score = CLASSICAL_WEIGHTS, 1.0
     for weights in grid:
         score = float(np.exp(np.mean(np.log(calls_of(weights) / base))))
         if score < best_score:
@@ -315,7 +316,7 @@ def _evaluate(weights, config, quick, progress):
                                                stage("tuning the fixed mixture"))
         methods = {
             "learned": learned,
-            "classical": LearnedMinimizer(weights=FixedWeights(CLASSICAL)),
+            "classical": LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS)),
             "best_fixed": LearnedMinimizer(weights=FixedWeights(best_fixed)),
         }
         calls = _measure_calls(inst, methods, ev["gtol"], maxiter, stage("(a) calls to converge"))

@@ -33,10 +33,9 @@ import torch
 from ..step import CLASSICAL, LEARNED, LEARNED_BACKTRACKED
 from ..method import LearnedMinimizer
 from ..network import FEATURE_CLIP
-from ..policy import FixedWeights, transformed_features
+from ..policy import CLASSICAL_WEIGHTS, FixedWeights, transformed_features
 from ..safeguard import REFINE_BAND
 from ..statistics import FEATURE_NAMES
-from .evaluate import CLASSICAL as CLASSICAL_WEIGHTS
 from .evaluate import _classic_instances, _gtol, _instances, _stages, count_calls, ratios
 
 __all__ = ["headroom", "format_headroom", "BANDS"]

@@ -34,15 +34,17 @@ import numpy as np
 import torch
 
 from .. import weights as weights_io
-from ..step import LEARNED_BACKTRACKED
+from .._status import RUNNING, SUCCESS
+from ..step import LEARNED, LEARNED_BACKTRACKED
 from ..directions import SLOTS
 from ..network import WeightingNet, network_config
+from ..policy import CLASSICAL_WEIGHTS
 from ..statistics import FEATURE_NAMES
 from . import checkpoint as ckpt
 from .config import config_hash
 from .families import get_family, rescale
 from .losses import progress, step_weights, unroll_loss
-from .unroll import RUNNING, SUCCESS, detach_state, init_state, solver_options, step
+from .unroll import detach_state, init_state, solver_options, step
 
 __all__ = ["TrainResult", "train", "sample_episode", "validation_problems", "validate",
            "build_net", "export_network", "resolve_device"]
@@ -212,7 +214,6 @@ def _validate_calls(net, problems, config, opts):
     forward pass where that agrees with the network itself (:func:`learnedmin.policy.fast_policy`
     checks it), else the network."""
     from .._objective import Objective
-    from .._status import SUCCESS as OK
     from ..loop import run
     from ..policy import fast_policy
     from .evaluate import numpy_instance
@@ -230,7 +231,7 @@ def _validate_calls(net, problems, config, opts):
                 gtol = relative * float(np.max(np.abs(jac(x0))))
                 res = run(Objective(fun, jac, None, None, (), x0.size), x0, policy,
                           {**opts, "maxiter": steps, "gtol": gtol})
-                calls = res["nfev"] + res["njev"] if res["status"] == OK else 4 * steps
+                calls = res["nfev"] + res["njev"] if res["status"] == SUCCESS else 4 * steps
                 per_family.setdefault(name, []).append(math.log(max(calls, 1)))
     scores = {name: float(np.mean(v)) for name, v in per_family.items()}
     return {"score": sum(scores.values()) / len(scores), "families": scores}
@@ -246,7 +247,8 @@ def step_length_term(info):
     """``(log alpha)^2`` per row for the steps taken along the network's proposal (0 elsewhere):
     how far the line search had to stretch or shrink the proposal. Refinement and backtracking
     each cost function calls; a proposal of the right length costs none."""
-    own = info.taken & (info.source <= LEARNED_BACKTRACKED) & (info.alpha > 0)
+    proposal = (info.source == LEARNED) | (info.source == LEARNED_BACKTRACKED)
+    own = info.taken & proposal & (info.alpha > 0)
     alpha = torch.where(own, info.alpha, torch.ones_like(info.alpha))
     return torch.where(own, torch.log(alpha) ** 2, torch.zeros_like(alpha))
 
@@ -317,7 +319,8 @@ def export_network(net, path, config, validation, extra=None, trained=True):
     """
     description = config["description"]
     if not trained:
-        description += " (untrained: no validation beat the classical rule (0, 0, 1))"
+        weights = ", ".join(f"{w:g}" for w in CLASSICAL_WEIGHTS)
+        description += f" (untrained: no validation beat the classical rule ({weights}))"
     metadata = {
         "description": description,
         "trained": bool(trained),
