@@ -19,7 +19,7 @@ from learnedmin.network import WeightingNet  # noqa: E402
 from learnedmin.policy import CLASSICAL_WEIGHTS, FixedWeights, TorchScriptPolicy  # noqa: E402
 from learnedmin.requests import drive  # noqa: E402
 from learnedmin.step import CLASSICAL, FALLBACK, Setup, step as shared_step  # noqa: E402
-from learnedmin.training.evaluate import numpy_instance  # noqa: E402
+from learnedmin.training.families import numpy_instance  # noqa: E402
 from learnedmin.training.families import family_names, get_family, rescale  # noqa: E402
 from learnedmin.training.unroll import init_state, solver_options, step  # noqa: E402
 

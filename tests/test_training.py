@@ -271,7 +271,7 @@ def test_iterations_validation_counts_what_the_numpy_loop_counts():
     # the untrained network is the classical rule: its score is the mean log of the numpy
     # loop's iterations to the same gradient tolerance (instances that miss it count 2 * steps)
     from learnedmin.policy import FixedWeights
-    from learnedmin.training.evaluate import numpy_instance
+    from learnedmin.training.families import numpy_instance
     from learnedmin.training.train import _families, validate, validation_problems
 
     # a loose tolerance keeps the runs short: on ill-conditioned quadratics the refined line
@@ -301,7 +301,7 @@ def test_iterations_validation_counts_what_the_numpy_loop_counts():
 def test_calls_validation_counts_what_minimize_counts(tmp_path):
     # the score is the mean log of the calls minimize reports with the same network exported
     # (instances that miss count 4 * steps)
-    from learnedmin.training.evaluate import numpy_instance
+    from learnedmin.training.families import numpy_instance
     from learnedmin.training.train import _families, validate, validation_problems
 
     config = cfg.resolve(None, TINY + ["validation.metric='calls'", "validation.steps=30",
@@ -474,7 +474,7 @@ def test_chebyshev_steps_follow_the_formula():
 
 
 def test_headroom_measures_the_classical_rule(capsys, tmp_path):
-    from learnedmin.training.headroom import BANDS
+    from learnedmin.bench.headroom import BANDS
 
     out = tmp_path / "headroom.json"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

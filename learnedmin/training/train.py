@@ -42,8 +42,9 @@ from ..policy import CLASSICAL_WEIGHTS
 from ..statistics import FEATURE_NAMES
 from . import checkpoint as ckpt
 from .config import config_hash
-from .families import get_family, rescale
+from .families import get_family, numpy_instance, rescale
 from .losses import progress, step_weights, unroll_loss
+from .seeds import mix
 from .unroll import detach_state, init_state, solver_options, step
 
 __all__ = ["TrainResult", "train", "sample_episode", "validation_problems", "validate",
@@ -60,17 +61,6 @@ class TrainResult(NamedTuple):
     episodes: int                # unrolls done in total
     seconds: float               # wall time of this invocation
     archive: object              # path of the exported archive, or None
-
-
-def _mix(*values):
-    """A 63-bit seed from integers (splitmix64 finaliser over a running combination)."""
-    z = 0x9E3779B97F4A7C15
-    for v in values:
-        z = (z ^ (int(v) + 0x9E3779B97F4A7C15 + (z << 6) + (z >> 2))) & 0xFFFFFFFFFFFFFFFF
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
-        z ^= z >> 31
-    return z & 0x7FFFFFFFFFFFFFFF
 
 
 def resolve_device(name):
@@ -121,12 +111,12 @@ def _scaled(problem, config, generator):
 def sample_episode(config, families, episode, rank=0):
     """``(problem, steps)`` of unroll number ``episode`` (deterministic in the seed)."""
     seed = config["seed"]
-    shared = torch.Generator().manual_seed(_mix(seed, episode))
+    shared = torch.Generator().manual_seed(mix(seed, episode))
     u = config["unroll"]
     steps = int(torch.randint(u["min_steps"], u["max_steps"] + 1, (), generator=shared))
     weights = torch.tensor([w for _, w in families], dtype=torch.float64)
     family = families[int(torch.multinomial(weights, 1, generator=shared))][0]
-    local = torch.Generator().manual_seed(_mix(seed, episode, rank + 1))
+    local = torch.Generator().manual_seed(mix(seed, episode, rank + 1))
     problem = family.sample(local, config["problems"]["batch_size"])
     return _scaled(problem, config, local), steps
 
@@ -139,8 +129,8 @@ def validation_problems(config, families):
     seed = config["validation"]["seed"]
     for index, (family, _) in enumerate(families):
         for b in range(config["validation"]["batches"]):
-            gen = torch.Generator().manual_seed(_mix(seed, index) if b == 0
-                                                else _mix(seed, index, b))
+            gen = torch.Generator().manual_seed(mix(seed, index) if b == 0
+                                                else mix(seed, index, b))
             problem = family.sample(gen, config["validation"]["batch_size"])
             out.append((family.name, _scaled(problem, config, gen)))
     return out
@@ -216,7 +206,6 @@ def _validate_calls(net, problems, config, opts):
     from .._objective import Objective
     from ..loop import run
     from ..policy import fast_policy
-    from .evaluate import numpy_instance
 
     policy = fast_policy(net.to("cpu").eval(), {"network": network_config(net),
                                                  "feature_names": FEATURE_NAMES, "slots": SLOTS})
