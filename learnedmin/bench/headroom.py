@@ -25,7 +25,6 @@ Run it with ``python -m learnedmin.training headroom --config configs/default.to
 
 import math
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -148,12 +147,10 @@ def headroom(config, quick=False, progress=None):
     if config["threads"]:
         torch.set_num_threads(config["threads"])
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # user-side overflow in test functions
-            inst = family_instances(config, ev["families"], 2 if quick else ev["instances"], 5)
-            inst += classic_instances()[: 4 if quick else None]
-            tick = stages(progress, len(inst) * (1 + len(BANDS)))("classical rule and bands")
-            return _measure(inst, ev["gtol"], maxiter, t0, quick, tick)
+        inst = family_instances(config, ev["families"], 2 if quick else ev["instances"], 5)
+        inst += classic_instances()[: 4 if quick else None]
+        tick = stages(progress, len(inst) * (1 + len(BANDS)))("classical rule and bands")
+        return _measure(inst, ev["gtol"], maxiter, t0, quick, tick)
     finally:
         torch.set_num_threads(threads)
 

@@ -25,7 +25,6 @@ gradient calls. The instances come from a seed never used in training or validat
 import itertools
 import math
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -293,41 +292,39 @@ def _evaluate(weights, config, quick, progress):
     count = 2 if quick else ev["instances"]
     maxiter = 2000
     learned = LearnedMinimizer(weights=weights)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # user-side overflow in test functions
-        tuning = family_instances(config, ev["families"], 1 if quick else 4, 3)
-        grid = FIXED_GRID[:3] if quick else FIXED_GRID
-        inst = family_instances(config, ev["families"], count, 5) + classic_instances()
-        lsq_count = 2 if quick else ev["lsq_instances"]
-        long_inst = _long_instances(config, 1 if quick else 4)
-        stage = stages(progress, (len(grid) + 1) * len(tuning) + 3 * len(inst) + 3 * lsq_count
-                        + 2 * len(long_inst))
-        best_fixed, tuning_score = grid_search(tuning, ev["gtol"], maxiter, grid,
-                                               stage("tuning the fixed mixture"))
-        methods = {
-            "learned": learned,
-            "classical": LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS)),
-            "best_fixed": LearnedMinimizer(weights=FixedWeights(best_fixed)),
-        }
-        calls = _measure_calls(inst, methods, ev["gtol"], maxiter, stage("(a) calls to converge"))
-        part_a = {
-            "families": _summary(inst, calls),
-            "median_ratio_learned_to_classical": _ratio(calls, "learned"),
-            "median_ratio_best_fixed_to_classical": _ratio(calls, "best_fixed"),
-            "median_calls": {k: float(np.median(v)) for k, v in calls.items()},
-            "failures": {k: int(np.sum(~np.isfinite(v))) for k, v in calls.items()},
-            "instances": len(inst),
-            "best_fixed_weights": list(best_fixed),
-            "best_fixed_tuning_score": tuning_score,
-        }
-        part_b = least_squares_budget(methods, lsq_count, mix(ev["seed"], 9),
-                                      tick=stage("(b) least squares at a fixed budget"))
-        horizon = 10 * config["unroll"]["max_steps"]
-        long_calls = _measure_calls(long_inst, {k: methods[k] for k in ("learned", "classical")},
-                                    1e-9, horizon, stage("(c) long horizons"))
-        part_c = {"maxiter": horizon, "relative_gtol": 1e-9, "instances": len(long_inst),
-                  "converged": {k: int(np.sum(np.isfinite(v))) for k, v in long_calls.items()},
-                  "groups": _summary(long_inst, long_calls)}
+    tuning = family_instances(config, ev["families"], 1 if quick else 4, 3)
+    grid = FIXED_GRID[:3] if quick else FIXED_GRID
+    inst = family_instances(config, ev["families"], count, 5) + classic_instances()
+    lsq_count = 2 if quick else ev["lsq_instances"]
+    long_inst = _long_instances(config, 1 if quick else 4)
+    stage = stages(progress, (len(grid) + 1) * len(tuning) + 3 * len(inst) + 3 * lsq_count
+                    + 2 * len(long_inst))
+    best_fixed, tuning_score = grid_search(tuning, ev["gtol"], maxiter, grid,
+                                           stage("tuning the fixed mixture"))
+    methods = {
+        "learned": learned,
+        "classical": LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS)),
+        "best_fixed": LearnedMinimizer(weights=FixedWeights(best_fixed)),
+    }
+    calls = _measure_calls(inst, methods, ev["gtol"], maxiter, stage("(a) calls to converge"))
+    part_a = {
+        "families": _summary(inst, calls),
+        "median_ratio_learned_to_classical": _ratio(calls, "learned"),
+        "median_ratio_best_fixed_to_classical": _ratio(calls, "best_fixed"),
+        "median_calls": {k: float(np.median(v)) for k, v in calls.items()},
+        "failures": {k: int(np.sum(~np.isfinite(v))) for k, v in calls.items()},
+        "instances": len(inst),
+        "best_fixed_weights": list(best_fixed),
+        "best_fixed_tuning_score": tuning_score,
+    }
+    part_b = least_squares_budget(methods, lsq_count, mix(ev["seed"], 9),
+                                  tick=stage("(b) least squares at a fixed budget"))
+    horizon = 10 * config["unroll"]["max_steps"]
+    long_calls = _measure_calls(long_inst, {k: methods[k] for k in ("learned", "classical")},
+                                1e-9, horizon, stage("(c) long horizons"))
+    part_c = {"maxiter": horizon, "relative_gtol": 1e-9, "instances": len(long_inst),
+              "converged": {k: int(np.sum(np.isfinite(v))) for k, v in long_calls.items()},
+              "groups": _summary(long_inst, long_calls)}
     return {"weights": str(weights), "a": part_a, "b": part_b, "c": part_c,
             "seconds": time.perf_counter() - t0, "quick": quick}
 

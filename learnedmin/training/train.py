@@ -212,16 +212,14 @@ def _validate_calls(net, problems, config, opts):
     steps = config["validation"]["steps"]
     relative = config["validation"]["gtol_relative"]
     per_family = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # overflow in the families' own code
-        for name, problem in problems:
-            for i in range(problem.batch):
-                fun, jac, x0, _, _ = numpy_instance(problem, i)
-                gtol = relative * float(np.max(np.abs(jac(x0))))
-                res = run(Objective(fun, jac, None, None, (), x0.size), x0, policy,
-                          {**opts, "maxiter": steps, "gtol": gtol})
-                calls = res["nfev"] + res["njev"] if res["status"] == SUCCESS else 4 * steps
-                per_family.setdefault(name, []).append(math.log(max(calls, 1)))
+    for name, problem in problems:
+        for i in range(problem.batch):
+            fun, jac, x0, _, _ = numpy_instance(problem, i)
+            gtol = relative * float(np.max(np.abs(jac(x0))))
+            res = run(Objective(fun, jac, None, None, (), x0.size), x0, policy,
+                      {**opts, "maxiter": steps, "gtol": gtol})
+            calls = res["nfev"] + res["njev"] if res["status"] == SUCCESS else 4 * steps
+            per_family.setdefault(name, []).append(math.log(max(calls, 1)))
     scores = {name: float(np.mean(v)) for name, v in per_family.items()}
     return {"score": sum(scores.values()) / len(scores), "families": scores}
 
