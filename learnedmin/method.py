@@ -8,10 +8,7 @@ import numpy as np
 
 from . import _options
 from .loop import run
-from .policy import FixedWeights
-
-# The classical rule: the second-order direction with unit step (the ablation's weights).
-CLASSICAL_WEIGHTS = (0.0, 0.0, 1.0)
+from .policy import CLASSICAL_WEIGHTS, FixedWeights
 
 __all__ = ["LearnedMinimizer", "learned"]
 

@@ -12,11 +12,9 @@ import torch
 from torch import nn
 
 from .directions import N_SLOTS
+from .policy import CLASSICAL_WEIGHTS  # what the untrained head reproduces
 from .statistics import N_FEATURES
 
-# The untrained head reproduces the classical rule: the second-order direction with unit step
-# (L-BFGS, or Newton-CG with hessp), behind the same line search.
-CLASSICAL_WEIGHTS = (0.0, 0.0, 1.0)
 # Output bounds per slot: multipliers of the scaled gradient, momentum and second-order directions.
 DEFAULT_BOUNDS = (2.0, 1.0, 2.0)
 FEATURE_CLIP = 10.0

@@ -15,7 +15,12 @@ import numpy as np
 
 from ._xp import array_namespace
 
-from .directions import N_SLOTS
+from .directions import N_SLOTS, SLOTS
+
+# The classical rule: the second-order direction with unit step (L-BFGS, or Newton-CG with
+# hessp) behind the same line search. The untrained network reproduces it; it is the ablation's
+# baseline and what a Newton-CG run uses when the network was not trained with Newton-CG.
+CLASSICAL_WEIGHTS = tuple(1.0 if slot == "second_order" else 0.0 for slot in SLOTS)
 
 _MIRROR_TOLERANCE = 1e-12
 _MIRROR_CHECKS = 64
@@ -24,7 +29,8 @@ _MIRROR_CHECKS = 64
 class FixedWeights:
     """A policy with constant weights: the ablation of the network, and a test double.
 
-    ``FixedWeights((0, 0, 1))`` is the classical rule the untrained network reproduces.
+    ``FixedWeights(CLASSICAL_WEIGHTS)`` (``(0, 0, 1)``: the second-order direction alone) is the
+    classical rule the untrained network reproduces.
     """
 
     hidden_size = 0

@@ -6,6 +6,7 @@ from numpy.testing import assert_allclose
 from scipy.optimize import Bounds, minimize
 
 from learnedmin import FixedWeights, learned, minimize_batch
+from learnedmin.policy import CLASSICAL_WEIGHTS
 from learnedmin.problems import channel as ch
 
 
@@ -103,7 +104,7 @@ def test_hessian_products_and_finite_differences():
 def test_fixed_weights_and_options_pass_through():
     A, c = _quadratics(2, 3, seed=4)
     res = minimize_batch(quad_f, np.zeros((2, 3)), args=(A, c), jac=quad_g,
-                         weights=FixedWeights((0.0, 0.0, 1.0)), maxiter=2)
+                         weights=FixedWeights(CLASSICAL_WEIGHTS), maxiter=2)
     assert np.all(res.nit == 2) and np.all(res.status == 1)
     assert res.message[0] == "Maximum number of iterations has been exceeded."
 

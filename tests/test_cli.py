@@ -247,7 +247,7 @@ def test_headroom_draws_a_bar_on_a_terminal_and_nothing_with_no_progress(monkeyp
 
 
 def test_progress_callbacks_count_every_run_once():
-    from learnedmin.training.headroom import headroom
+    from learnedmin.bench.headroom import headroom
 
     config = cfg.resolve(None, ["evaluate.families=['quadratic']"])
     calls = []

@@ -16,10 +16,10 @@ torch = pytest.importorskip("torch")
 
 from learnedmin import _status as st  # noqa: E402
 from learnedmin.network import WeightingNet  # noqa: E402
-from learnedmin.policy import FixedWeights, TorchScriptPolicy  # noqa: E402
+from learnedmin.policy import CLASSICAL_WEIGHTS, FixedWeights, TorchScriptPolicy  # noqa: E402
 from learnedmin.requests import drive  # noqa: E402
 from learnedmin.step import CLASSICAL, FALLBACK, Setup, step as shared_step  # noqa: E402
-from learnedmin.training.evaluate import numpy_instance  # noqa: E402
+from learnedmin.training.families import numpy_instance  # noqa: E402
 from learnedmin.training.families import family_names, get_family, rescale  # noqa: E402
 from learnedmin.training.unroll import init_state, solver_options, step  # noqa: E402
 
@@ -138,10 +138,10 @@ def test_steps_agree_with_limited_memory_bfgs(name):
 
 
 def test_untrained_network_is_the_classical_rule():
-    # the untrained network in torch against FixedWeights((0, 0, 1)) in numpy
+    # the untrained network in torch against FixedWeights(CLASSICAL_WEIGHTS) in numpy
     problem = get_family("rosenbrock").sample(torch.Generator().manual_seed(4), 2)
     net = WeightingNet(hidden=8)
-    _check_parity(net, problem, solver_options(), FixedWeights((0.0, 0.0, 1.0)))
+    _check_parity(net, problem, solver_options(), FixedWeights(CLASSICAL_WEIGHTS))
 
 
 def test_rows_stop_alike():

@@ -20,13 +20,14 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import Bounds, OptimizeResult, minimize, rosen, rosen_der
 
 from learnedmin import FixedWeights, LearnedMinimizer, learned
+from learnedmin.policy import CLASSICAL_WEIGHTS
 from learnedmin import _options
 from learnedmin import _status as status
 from learnedmin._objective import Objective
 from learnedmin.method import _make_callback
 
 X0 = np.array([-1.2, 1.0])
-CLASSICAL = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
+CLASSICAL = LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS))
 
 
 def _recording(fun):

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from learnedmin.policy import CLASSICAL_WEIGHTS
 from learnedmin.safeguard import (
     EXPAND_MAX,
     REFINE_MAX,
@@ -95,7 +96,7 @@ def test_refined_first_step_is_exact_on_a_quadratic_for_one_function_value():
     fun, jac = (lambda x: 0.5 * float(a @ x ** 2)), (lambda x: a * x)
     x0 = np.array([1.0, 1.0])
     opts = {"maxiter": 1, "gtol": 0.0}
-    method = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
+    method = LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS))
     res = minimize(fun, x0, jac=jac, method=method, options=opts)
     # the exact step along -g from x0: g'g / g'Ag
     g = jac(x0)
@@ -110,7 +111,7 @@ def test_the_refinement_band_decides_which_trials_are_refined():
 
     from learnedmin import FixedWeights, LearnedMinimizer
 
-    method = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
+    method = LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS))
     f = np.float64
     # a trial at 1.5 times the minimiser: refined in the default band, kept in [1/2, 2]
     # (phi(t) = 1 - t + 0.75 t^2, minimiser 2/3)

@@ -15,6 +15,8 @@ from scipy.optimize import minimize  # noqa: E402
 from learnedmin import LearnedMinimizer  # noqa: E402
 from learnedmin import weights as weights_io  # noqa: E402
 from learnedmin.network import WeightingNet  # noqa: E402
+from learnedmin.policy import CLASSICAL_WEIGHTS  # noqa: E402
+from learnedmin.step import LEARNED, LEARNED_BACKTRACKED  # noqa: E402
 from learnedmin.training import config as cfg  # noqa: E402
 from learnedmin.training.__main__ import build_parser, main  # noqa: E402
 from learnedmin.training.families import (  # noqa: E402
@@ -269,7 +271,7 @@ def test_iterations_validation_counts_what_the_numpy_loop_counts():
     # the untrained network is the classical rule: its score is the mean log of the numpy
     # loop's iterations to the same gradient tolerance (instances that miss it count 2 * steps)
     from learnedmin.policy import FixedWeights
-    from learnedmin.training.evaluate import numpy_instance
+    from learnedmin.training.families import numpy_instance
     from learnedmin.training.train import _families, validate, validation_problems
 
     # a loose tolerance keeps the runs short: on ill-conditioned quadratics the refined line
@@ -282,7 +284,7 @@ def test_iterations_validation_counts_what_the_numpy_loop_counts():
     assert len(problems) == 4  # two families, two batches each
     net = WeightingNet(hidden=8)
     score = validate(net, problems, config, solver_options(), "cpu")
-    method = LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
+    method = LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS))
     expected = {}
     for name, problem in problems:
         for i in range(problem.batch):
@@ -299,7 +301,7 @@ def test_iterations_validation_counts_what_the_numpy_loop_counts():
 def test_calls_validation_counts_what_minimize_counts(tmp_path):
     # the score is the mean log of the calls minimize reports with the same network exported
     # (instances that miss count 4 * steps)
-    from learnedmin.training.evaluate import numpy_instance
+    from learnedmin.training.families import numpy_instance
     from learnedmin.training.train import _families, validate, validation_problems
 
     config = cfg.resolve(None, TINY + ["validation.metric='calls'", "validation.steps=30",
@@ -336,7 +338,8 @@ def test_step_length_term_measures_how_far_the_search_moved_the_proposal():
         terms.append(step_length_term(info))
         infos.append(info)
     for term, info in zip(terms, infos):
-        own = info.taken & (info.source <= 1)
+        proposal = (info.source == LEARNED) | (info.source == LEARNED_BACKTRACKED)
+        own = info.taken & proposal
         expected = torch.where(own, torch.log(info.alpha.detach()) ** 2, torch.zeros_like(term))
         assert torch.allclose(term.detach(), expected)
     total = torch.stack(terms).mean()
@@ -451,7 +454,7 @@ def test_least_squares_budget_counts_gradients_and_baselines_converge():
     from learnedmin import FixedWeights
     from learnedmin.training.evaluate import least_squares_budget
 
-    out = least_squares_budget({"classical": LearnedMinimizer(weights=FixedWeights((0, 0, 1)))},
+    out = least_squares_budget({"classical": LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS))},
                                instances=1, seed=0)
     assert out["gradient_calls"]["classical"] <= 32
     err = out["relative_error"]
@@ -471,7 +474,7 @@ def test_chebyshev_steps_follow_the_formula():
 
 
 def test_headroom_measures_the_classical_rule(capsys, tmp_path):
-    from learnedmin.training.headroom import BANDS
+    from learnedmin.bench.headroom import BANDS
 
     out = tmp_path / "headroom.json"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

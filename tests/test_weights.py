@@ -11,6 +11,7 @@ from scipy.optimize import minimize, rosen, rosen_der
 
 from learnedmin import LearnedMinimizer, WeightsError
 from learnedmin import weights as W
+from learnedmin.policy import CLASSICAL_WEIGHTS
 
 
 @pytest.fixture
@@ -118,6 +119,18 @@ def test_export_roundtrip_and_embedded_metadata(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.json", "a.pt"]  # no temporary files left
 
 
+def test_export_records_the_constants_the_archive_was_made_with(tmp_path):
+    from learnedmin.directions import SLOTS
+    from learnedmin.network import WeightingNet
+    from learnedmin.statistics import FEATURE_NAMES, FEATURE_VERSION
+
+    meta = W.export(WeightingNet(hidden=4), tmp_path / "a.pt")
+    assert meta["slots"] == list(SLOTS) and meta["feature_names"] == list(FEATURE_NAMES)
+    assert meta["feature_version"] == FEATURE_VERSION
+    assert meta["format_version"] == W.FORMAT_VERSION
+    assert meta["classical_weights"] == list(CLASSICAL_WEIGHTS)
+
+
 def test_failed_export_leaves_previous_archive_intact(tmp_path):
     import torch
 
@@ -149,7 +162,7 @@ def test_untrained_network_reproduces_the_classical_rule(tmp_path):
     a = minimize(rosen, x0, jac=rosen_der,
                  method=LearnedMinimizer(weights=tmp_path / "untrained.pt"))
     b = minimize(rosen, x0, jac=rosen_der,
-                 method=LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0))))
-    np.testing.assert_allclose(a.step_weights, np.tile([0.0, 0.0, 1.0], (a.nit, 1)), atol=1e-12)
+                 method=LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS)))
+    np.testing.assert_allclose(a.step_weights, np.tile(CLASSICAL_WEIGHTS, (a.nit, 1)), atol=1e-12)
     assert a.nit == b.nit and a.nfev == b.nfev
     np.testing.assert_allclose(a.x, b.x, rtol=1e-8)

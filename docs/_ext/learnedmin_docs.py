@@ -201,9 +201,10 @@ class ResultTable(_TableDirective):
         from scipy.optimize import minimize
 
         from learnedmin import FixedWeights, LearnedMinimizer
+        from learnedmin.policy import CLASSICAL_WEIGHTS
 
         res = minimize(lambda x: float(x @ x), np.ones(2), jac=lambda x: 2 * x,
-                       method=LearnedMinimizer(FixedWeights((0, 0, 1)), return_all=True))
+                       method=LearnedMinimizer(FixedWeights(CLASSICAL_WEIGHTS), return_all=True))
         for name in sorted(set(res) - set(RESULT_FIELDS)):
             logger.warning(f"the result has a field {name!r} that the result table in "
                            "docs/_ext/learnedmin_docs.py does not describe",

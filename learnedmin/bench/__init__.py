@@ -16,6 +16,7 @@ analysis       solved or not, calls to solve, performance profiles, summaries
 report         Markdown and JSON
 plots          PNG profiles and convergence curves (matplotlib, optional)
 overhead       per-iteration overhead, wall-time ratio and peak memory at n = 10 and 10^6
+headroom       how many of the classical rule's calls a better step rule could save (torch)
 =============  =================================================================================
 
 ``import learnedmin`` never imports this subpackage.

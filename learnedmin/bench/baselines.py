@@ -14,6 +14,8 @@ import math
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from .._status import MAXITER, MESSAGES, NONFINITE, SUCCESS
+
 __all__ = [
     "heavy_ball",
     "nesterov",
@@ -24,15 +26,13 @@ __all__ = [
     "tune_momentum",
 ]
 
-_STATUS = {
-    0: "Optimization terminated successfully.",
-    1: "Maximum number of iterations has been exceeded.",
-    3: "NaN or infinite value encountered in `jac`: the iteration diverged.",
-}
+# The package's status table; these methods never call ``fun``, so divergence shows in ``jac``.
+_STATUS = {**MESSAGES,
+           NONFINITE: "NaN or infinite value encountered in `jac`: the iteration diverged."}
 
 
 def _result(x, k, status, g):
-    return OptimizeResult(x=x, nit=k, status=status, success=status == 0,
+    return OptimizeResult(x=x, nit=k, status=status, success=status == SUCCESS,
                           message=_STATUS[status], jac=g)
 
 
@@ -45,14 +45,14 @@ def _iterate(jac, x0, args, step, gtol, maxiter):
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(maxiter + 1):
             if not np.all(np.isfinite(g)):
-                return _result(x, k, 3, g)
+                return _result(x, k, NONFINITE, g)
             if np.max(np.abs(g)) <= gtol:
-                return _result(x, k, 0, g)
+                return _result(x, k, SUCCESS, g)
             if k == maxiter:
                 break
             x = step(k, x, g)
             g = np.asarray(jac(x, *args), dtype=np.float64)
-    return _result(x, maxiter, 1, g)
+    return _result(x, maxiter, MAXITER, g)
 
 
 def heavy_ball(fun, x0, args=(), jac=None, step=None, momentum=None, gtol=1e-5, maxiter=1000,

@@ -229,8 +229,9 @@ def _learned():
 
 def _fixed():
     from learnedmin import FixedWeights, LearnedMinimizer
+    from learnedmin.policy import CLASSICAL_WEIGHTS
 
-    return LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0)))
+    return LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS))
 
 
 def _builtin():

@@ -96,7 +96,9 @@ from types import SimpleNamespace
 from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace
+
+from . import _specular as sp
 
 __all__ = [
     "UNITS",
@@ -169,12 +171,6 @@ def _check_units(units):
         raise ValueError(f"'units' must be one of {UNITS}; got {units!r}")
 
 
-def _spacing(freqs):
-    """Grid spacing Δf of a uniform numpy frequency grid (last axis)."""
-    f = np.asarray(freqs, dtype=np.float64)
-    return (f[..., -1] - f[..., 0]) / (f.shape[-1] - 1)
-
-
 # --------------------------------------------------------------------------------------------
 # The model and its derivatives (array API, any leading batch dimensions)
 
@@ -189,52 +185,21 @@ def _n_paths(theta):
     return n // 3
 
 
-def _like(a, theta, xp, dtype=None):
-    """``a`` as an array of ``theta``'s namespace and device (numpy inputs are converted)."""
-    try:
-        same = array_namespace(a) is xp
-    except TypeError:
-        same = False
-    if not same:
-        # Give the dtype at conversion: torch would otherwise read a Python float as float32.
-        a = xp.asarray(a, device=device(theta)) if dtype is None else xp.asarray(
-            a, dtype=dtype, device=device(theta))
-    if dtype is not None and a.dtype != dtype:
-        a = xp.astype(a, dtype)
-    return a
-
-
 def _freqs(freqs, theta, xp):
-    return _like(freqs, theta, xp, theta.dtype)
-
-
-def _parts(theta, freqs, xp):
-    """Delays, weights and ``cos``/``sin`` of the phases ``2 pi f_m tau_p`` (``(..., M, P)``)."""
-    P = _n_paths(theta)
-    tau, alpha, beta = theta[..., :P], theta[..., P:2 * P], theta[..., 2 * P:]
-    phase = (2 * math.pi) * freqs[..., :, None] * tau[..., None, :]
-    return tau, alpha[..., None, :], beta[..., None, :], xp.cos(phase), xp.sin(phase)
-
-
-def _model_re_im(theta, freqs, xp):
-    # gamma * a = (alpha + j beta)(cos - j sin)
-    #           = (alpha cos + beta sin) + j (beta cos - alpha sin)
-    _, alpha, beta, c, s = _parts(theta, freqs, xp)
-    return xp.sum(alpha * c + beta * s, axis=-1), xp.sum(beta * c - alpha * s, axis=-1)
+    return (sp.like(freqs, theta, xp, theta.dtype),)
 
 
 def _observation(y, theta, xp, M):
     """``y`` as the stacked real vector ``[Re y; Im y]`` (``(..., 2M)``) in ``theta``'s dtype."""
-    y = _like(y, theta, xp)
+    y = sp.like(y, theta, xp)
     if xp.isdtype(y.dtype, "complex floating"):
         if y.shape[-1] != M:
             raise ValueError(f"complex 'y' must have M = {M} entries on its last axis (one per "
                              f"frequency); got shape {tuple(y.shape)}")
-        y = xp.concat([xp.real(y), xp.imag(y)], axis=-1)
     elif y.shape[-1] != 2 * M:
         raise ValueError(f"real 'y' must be the stacked [Re y; Im y] with 2M = {2 * M} entries "
                          f"on its last axis; got shape {tuple(y.shape)}")
-    return xp.astype(y, theta.dtype) if y.dtype != theta.dtype else y
+    return sp.stacked(y, theta, xp, M)
 
 
 def model(theta, freqs):
@@ -259,7 +224,8 @@ def model(theta, freqs):
     array([1.+0.j, 0.-1.j])
     """
     xp = array_namespace(theta)
-    re, im = _model_re_im(theta, _freqs(freqs, theta, xp), xp)
+    _n_paths(theta)
+    re, im = sp.model_re_im(theta, _freqs(freqs, theta, xp), xp)
     return re + 1j * im
 
 
@@ -278,9 +244,9 @@ def residual(theta, y, freqs):
         Real, in ``theta``'s dtype; ``cost == sum(r**2)``.
     """
     xp = array_namespace(theta)
-    f = _freqs(freqs, theta, xp)
-    re, im = _model_re_im(theta, f, xp)
-    return _observation(y, theta, xp, f.shape[-1]) - xp.concat([re, im], axis=-1)
+    _n_paths(theta)
+    grids = _freqs(freqs, theta, xp)
+    return sp.residual(theta, _observation(y, theta, xp, grids[0].shape[-1]), grids, xp)
 
 
 def cost(theta, y, freqs):
@@ -314,19 +280,9 @@ def cost_and_gradient(theta, y, freqs):
     gradient : array, shape (..., 3P)
     """
     xp = array_namespace(theta)
-    f = _freqs(freqs, theta, xp)
-    M = f.shape[-1]
-    _, alpha, beta, c, s = _parts(theta, f, xp)
-    obs = _observation(y, theta, xp, M)
-    r_re = obs[..., :M] - xp.sum(alpha * c + beta * s, axis=-1)
-    r_im = obs[..., M:] - xp.sum(beta * c - alpha * s, axis=-1)
-    cost_value = xp.sum(r_re * r_re, axis=-1) + xp.sum(r_im * r_im, axis=-1)
-    rr, ri = r_re[..., :, None], r_im[..., :, None]
-    w = (2 * math.pi) * f[..., :, None]
-    g_tau = xp.sum(w * (rr * (beta * c - alpha * s) - ri * (alpha * c + beta * s)), axis=-2)
-    g_alpha = xp.sum(rr * c - ri * s, axis=-2)
-    g_beta = xp.sum(rr * s + ri * c, axis=-2)
-    return cost_value, -2 * xp.concat([g_tau, g_alpha, g_beta], axis=-1)
+    _n_paths(theta)
+    grids = _freqs(freqs, theta, xp)
+    return sp.cost_and_gradient(theta, _observation(y, theta, xp, grids[0].shape[-1]), grids, xp)
 
 
 def jacobian(theta, freqs):
@@ -348,20 +304,8 @@ def jacobian(theta, freqs):
         Real; independent of ``y`` (the model is linear in the residual).
     """
     xp = array_namespace(theta)
-    f = _freqs(freqs, theta, xp)
-    _, alpha, beta, c, s = _parts(theta, f, xp)
-    w = (2 * math.pi) * f[..., :, None]
-    d_re = xp.concat([w * (beta * c - alpha * s), c, s], axis=-1)
-    d_im = xp.concat([-w * (alpha * c + beta * s), -s, c], axis=-1)
-    return -xp.concat([d_re, d_im], axis=-2)
-
-
-def _matvec(A, v, xp):
-    return xp.matmul(A, v[..., None])[..., 0]
-
-
-def _rmatvec(A, v, xp):
-    return xp.matmul(xp.matrix_transpose(A), v[..., None])[..., 0]
+    _n_paths(theta)
+    return sp.jacobian(theta, _freqs(freqs, theta, xp), xp)
 
 
 def gradient(theta, y, freqs):
@@ -372,8 +316,7 @@ def gradient(theta, y, freqs):
     -------
     array, shape (..., 3P)
     """
-    xp = array_namespace(theta)
-    return 2 * _rmatvec(jacobian(theta, freqs), residual(theta, y, freqs), xp)
+    return sp.gradient(jacobian(theta, freqs), residual(theta, y, freqs), array_namespace(theta))
 
 
 def gauss_newton_hessp(theta, v, freqs):
@@ -393,8 +336,7 @@ def gauss_newton_hessp(theta, v, freqs):
     array, shape (..., 3P)
     """
     xp = array_namespace(theta)
-    J = jacobian(theta, freqs)
-    return 2 * _rmatvec(J, _matvec(J, _like(v, theta, xp, theta.dtype), xp), xp)
+    return sp.gauss_newton_hessp(jacobian(theta, freqs), sp.like(v, theta, xp, theta.dtype), xp)
 
 
 def linear_weights(tau, y, freqs):
@@ -419,14 +361,14 @@ def linear_weights(tau, y, freqs):
         a full ``theta``.
     """
     xp = array_namespace(tau)
-    f = _like(freqs, tau, xp, tau.dtype)
+    f = sp.like(freqs, tau, xp, tau.dtype)
     phase = (2 * math.pi) * f[..., :, None] * tau[..., None, :]
     c, s = xp.cos(phase), xp.sin(phase)
     # Rows [Re; Im] of the model, columns [alpha; beta]: Re = alpha c + beta s,
     # Im = -alpha s + beta c.
     A = xp.concat([xp.concat([c, s], axis=-1), xp.concat([-s, c], axis=-1)], axis=-2)
     b = _observation(y, tau, xp, f.shape[-1])
-    return xp.linalg.solve(xp.matmul(xp.matrix_transpose(A), A), _rmatvec(A, b, xp)[..., None])[
+    return xp.linalg.solve(xp.matmul(xp.matrix_transpose(A), A), sp.rmatvec(A, b, xp)[..., None])[
         ..., 0]
 
 
@@ -449,9 +391,8 @@ def fisher_information(theta, freqs, sigma2):
     array, shape (..., 3P, 3P)
     """
     xp = array_namespace(theta)
-    J = jacobian(theta, freqs)
-    s2 = _like(sigma2, theta, xp, theta.dtype)
-    return (2 / s2)[..., None, None] * xp.matmul(xp.matrix_transpose(J), J)
+    return sp.fisher_information(jacobian(theta, freqs), sp.like(sigma2, theta, xp, theta.dtype),
+                                 xp)
 
 
 def crb(theta, freqs, sigma2):
@@ -475,17 +416,7 @@ def crb(theta, freqs, sigma2):
     -------
     array, shape (..., 3P, 3P)
     """
-    return _equilibrated_inverse(fisher_information(theta, freqs, sigma2))
-
-
-def _equilibrated_inverse(F):
-    """``F^{-1}`` of symmetric positive definite ``F`` (..., n, n) as ``S (S F S)^{-1} S``,
-    ``S = diag(F)^{-1/2}``: entries of very different magnitudes cost no accuracy."""
-    xp = array_namespace(F)
-    n = F.shape[-1]
-    scale = 1 / xp.sqrt(xp.sum(F * xp.eye(n, dtype=F.dtype, device=device(F)), axis=-1))
-    S = scale[..., :, None] * scale[..., None, :]
-    return S * xp.linalg.inv(S * F)
+    return sp.equilibrated_inverse(fisher_information(theta, freqs, sigma2))
 
 
 # --------------------------------------------------------------------------------------------
@@ -530,12 +461,6 @@ def _batch_shape(batch):
         raise ValueError(f"'batch' must be None, a positive integer or a tuple of them; "
                          f"got {batch!r}")
     return tuple(int(b) for b in shape)
-
-
-def _check_nonneg(**values):
-    for name, value in values.items():
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"'{name}' must be a finite number >= 0; got {value!r}")
 
 
 def sample(rng, P, M, snr_db, *, batch=None, units="natural", centred=False,
@@ -602,27 +527,11 @@ def sample(rng, P, M, snr_db, *, batch=None, units="natural", centred=False,
     ((8, 64), (8, 9), (8,), 0.015625)
     """
     rng = np.random.default_rng(rng)
-    if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or P < 1:
-        raise ValueError(f"'P' must be an integer >= 1; got {P!r}")
-    P = int(P)
-    M = _check_M(M)
-    _check_units(units)
-    if snr_reference not in ("total", "strongest"):
-        raise ValueError(f"'snr_reference' must be 'total' or 'strongest'; got {snr_reference!r}")
-    _check_nonneg(min_separation=min_separation, margin=margin, spread_db=spread_db,
-                  delay_perturbation=delay_perturbation,
-                  gain_perturbation_db=gain_perturbation_db,
-                  phase_perturbation=phase_perturbation)
-    shape = _batch_shape(batch)
-    snr_db = np.asarray(snr_db, dtype=np.float64)
-    if not np.all(np.isfinite(snr_db)):
-        raise ValueError(f"'snr_db' must be finite; got {snr_db!r}")
-    try:
-        snr_db = np.broadcast_to(snr_db, shape)
-    except ValueError as exc:
-        raise ValueError(f"'snr_db' of shape {snr_db.shape} does not broadcast to the batch "
-                         f"shape {shape}") from exc
-
+    P, M, shape, snr_db = _checked_sample_args(P, M, snr_db, batch, units, snr_reference)
+    sp.check_nonneg(min_separation=min_separation, margin=margin, spread_db=spread_db,
+                    delay_perturbation=delay_perturbation,
+                    gain_perturbation_db=gain_perturbation_db,
+                    phase_perturbation=phase_perturbation)
     # Delays in cells; room left after the margins and the separations.
     room = M - 2 * margin - (P - 1) * min_separation
     if room < 0:
@@ -647,72 +556,45 @@ def sample(rng, P, M, snr_db, *, batch=None, units="natural", centred=False,
     y = model(theta_true, freqs) + np.sqrt(sigma2 / 2)[..., None] * noise
 
     d_cells = delay_perturbation * rng.uniform(-1.0, 1.0, size=shape + (P,))
-    d_db = gain_perturbation_db * rng.uniform(-1.0, 1.0, size=shape + (P,))
-    d_phase = phase_perturbation * rng.uniform(-1.0, 1.0, size=shape + (P,))
-    gamma0 = gamma * 10.0 ** (d_db / 20) * np.exp(1j * d_phase)
+    gamma0 = _perturbed(rng, gamma, gain_perturbation_db, phase_perturbation)
     theta0 = np.concatenate([(cells + d_cells) * cell, gamma0.real, gamma0.imag], axis=-1)
     return ChannelSample(y, freqs, sigma2, theta_true, theta0, units, cell)
+
+
+def _checked_sample_args(P, M, snr_db, batch, units, snr_reference):
+    """``(P, M, batch shape, snr_db broadcast to it)`` of :func:`sample`, or a ``ValueError``
+    naming the argument."""
+    if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or P < 1:
+        raise ValueError(f"'P' must be an integer >= 1; got {P!r}")
+    M = _check_M(M)
+    _check_units(units)
+    if snr_reference not in ("total", "strongest"):
+        raise ValueError(f"'snr_reference' must be 'total' or 'strongest'; got {snr_reference!r}")
+    shape = _batch_shape(batch)
+    snr_db = np.asarray(snr_db, dtype=np.float64)
+    if not np.all(np.isfinite(snr_db)):
+        raise ValueError(f"'snr_db' must be finite; got {snr_db!r}")
+    try:
+        snr_db = np.broadcast_to(snr_db, shape)
+    except ValueError as exc:
+        raise ValueError(f"'snr_db' of shape {snr_db.shape} does not broadcast to the batch "
+                         f"shape {shape}") from exc
+    return int(P), M, shape, snr_db
+
+
+def _perturbed(rng, gamma, gain_db, phase):
+    """The weights ``gamma`` scaled by ``U(-1, 1) * gain_db`` dB and rotated by ``U(-1, 1) *
+    phase`` radians (the start's weights)."""
+    d_db = gain_db * rng.uniform(-1.0, 1.0, size=gamma.shape)
+    d_phase = phase * rng.uniform(-1.0, 1.0, size=gamma.shape)
+    return gamma * 10.0 ** (d_db / 20) * np.exp(1j * d_phase)
 
 
 # --------------------------------------------------------------------------------------------
 # SciPy convenience
 
 
-def _vector(theta, n, name="theta"):
-    x = np.asarray(theta, dtype=np.float64)
-    if x.shape != (n,):
-        raise ValueError(f"'{name}' must have shape ({n},); got {x.shape}")
-    return x
-
-
-class _BoundModel:
-    """The model's functions bound to one instance: what :class:`ChannelProblem` and
-    :class:`~learnedmin.problems.channel2d.ChannelProblem2D` share.
-
-    A subclass sets ``_model`` (the module-level functions ``cost``, ``gradient``,
-    ``gauss_newton_hessp``, ``residual``, ``jacobian`` as a namespace) and ``_grids`` (the grid
-    arguments that follow ``theta`` and ``y``), and ``y``, ``n``, ``_x0``, ``_x_true``.
-    """
-
-    _model = None
-
-    @property
-    def _grids(self):
-        return (self.freqs,)
-
-    @property
-    def x0(self):
-        """The start (a fresh copy)."""
-        return self._x0.copy()
-
-    @property
-    def x_true(self):
-        """The ground truth (a fresh copy), or ``None``."""
-        return None if self._x_true is None else self._x_true.copy()
-
-    def fun(self, theta):
-        """Cost ``||y - s(theta)||^2`` (a Python float)."""
-        return float(self._model.cost(_vector(theta, self.n), self.y, *self._grids))
-
-    def jac(self, theta):
-        """Gradient of :meth:`fun`, shape ``(n,)``."""
-        return self._model.gradient(_vector(theta, self.n), self.y, *self._grids)
-
-    def hessp(self, theta, v):
-        """Gauss-Newton product ``2 J^T J v`` (for ``minimize(..., hessp=...)``)."""
-        return self._model.gauss_newton_hessp(_vector(theta, self.n), _vector(v, self.n, "v"),
-                                              *self._grids)
-
-    def residual(self, theta):
-        """Stacked real residual ``[Re; Im]`` for ``least_squares`` (``fun == 2 * res.cost``)."""
-        return self._model.residual(_vector(theta, self.n), self.y, *self._grids)
-
-    def jacobian(self, theta):
-        """Jacobian of :meth:`residual`, shape ``(2 * observations, n)``."""
-        return self._model.jacobian(_vector(theta, self.n), *self._grids)
-
-
-class ChannelProblem(_BoundModel):
+class ChannelProblem(sp.BoundModel):
     r"""One channel-estimation instance for :func:`scipy.optimize.minimize` / ``least_squares``.
 
     Parameters
@@ -764,15 +646,8 @@ class ChannelProblem(_BoundModel):
             raise ValueError(f"'theta0' must be 1-D; got shape {x0.shape}")
         self.y = np.array(y, dtype=np.complex128)
         self.freqs = np.array(freqs)
-        self.M, self.n, self.P = freqs.size, x0.size, x0.size // 3
-        self._x0 = x0
-        self._x_true = None if theta_true is None else np.array(
-            _vector(theta_true, self.n, "theta_true"))
-        self.sigma2 = None if sigma2 is None else float(sigma2)
-        self.name = name
-        spacing = float(_spacing(freqs))
-        self.period = 1.0 / abs(spacing)
-        self.cell = self.period / self.M
+        self.M, self.P = freqs.size, x0.size // 3
+        self._instance(x0, theta_true, sigma2, name)
 
     @classmethod
     def from_sample(cls, s, name="channel"):
@@ -809,13 +684,12 @@ class ChannelProblem(_BoundModel):
         """
         if self._x_true is None:
             raise ValueError("delay errors need 'theta_true'")
-        x = _vector(theta, self.n)
+        x = sp.vector(theta, self.n)
         if not np.all(np.isfinite(x[: self.P])):
             return np.full(self.P, np.inf)
         est = np.sort(np.mod(x[: self.P], self.period))
         true = np.sort(np.mod(self._x_true[: self.P], self.period))
-        d = np.abs(np.mod(est - true + self.period / 2, self.period) - self.period / 2)
-        return d / self.cell
+        return sp.circular(est - true, self.period) / self.cell
 
     def delays_resolved(self, theta, tol=0.5):
         """Whether every delay lies within ``tol`` resolution cells of the truth.

@@ -103,6 +103,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from array_api_compat import array_namespace, device
 
+from . import _specular as sp
 from . import channel as _ch
 from .channel import UNITS, frequency_grid
 
@@ -179,34 +180,13 @@ def _n_paths(theta):
 
 
 def _grids(freqs, positions, theta, xp):
-    return _ch._like(freqs, theta, xp, theta.dtype), _ch._like(positions, theta, xp, theta.dtype)
-
-
-def _flat(a):
-    """``(..., K, M, n)`` -> ``(..., K M, n)`` (row-major over ``(K, M)``)."""
-    xp = array_namespace(a)
-    return xp.reshape(a, tuple(a.shape[:-3]) + (a.shape[-3] * a.shape[-2], a.shape[-1]))
-
-
-def _parts(theta, f, g, xp):
-    """Weights and ``cos``/``sin`` of the phases ``2 pi (f_m tau_p + g_k mu_p)``, ``(..., K, M,
-    P)``."""
-    P = _n_paths(theta)
-    tau, mu = theta[..., None, None, :P], theta[..., None, None, P:2 * P]
-    alpha, beta = theta[..., None, None, 2 * P:3 * P], theta[..., None, None, 3 * P:]
-    phase = (2 * math.pi) * (f[..., None, :, None] * tau + g[..., :, None, None] * mu)
-    return alpha, beta, xp.cos(phase), xp.sin(phase)
-
-
-def _model_re_im(theta, f, g, xp):
-    # gamma a b = (alpha + j beta)(cos - j sin) = (alpha cos + beta sin) + j (beta cos - alpha sin)
-    alpha, beta, c, s = _parts(theta, f, g, xp)
-    return xp.sum(alpha * c + beta * s, axis=-1), xp.sum(beta * c - alpha * s, axis=-1)
+    """The grids of the model's axes, fastest first: frequencies, then antenna positions."""
+    return sp.like(freqs, theta, xp, theta.dtype), sp.like(positions, theta, xp, theta.dtype)
 
 
 def _observation(y, theta, xp, K, M):
     """``y`` as the stacked real vector ``(..., 2KM)`` in ``theta``'s dtype."""
-    y = _ch._like(y, theta, xp)
+    y = sp.like(y, theta, xp)
     if xp.isdtype(y.dtype, "complex floating"):
         if tuple(y.shape[-2:]) != (K, M):
             raise ValueError(f"complex 'y' must have shape (..., K, M) = (..., {K}, {M}) (one "
@@ -216,7 +196,7 @@ def _observation(y, theta, xp, K, M):
         raise ValueError(f"real 'y' must be the stacked [Re y; Im y] of the flattened (K, M) "
                          f"grid, with 2KM = {2 * K * M} entries on its last axis; got shape "
                          f"{tuple(y.shape)}")
-    return _ch._observation(y, theta, xp, K * M)
+    return sp.stacked(y, theta, xp, K * M)
 
 
 def model(theta, freqs, positions):
@@ -246,7 +226,8 @@ def model(theta, freqs, positions):
            [ 0.-1.j, -1.-0.j]])
     """
     xp = array_namespace(theta)
-    re, im = _model_re_im(theta, *_grids(freqs, positions, theta, xp), xp)
+    _n_paths(theta)
+    re, im = sp.model_re_im(theta, _grids(freqs, positions, theta, xp), xp)
     return re + 1j * im
 
 
@@ -266,12 +247,10 @@ def residual(theta, y, freqs, positions):
         Real, in ``theta``'s dtype, row-major over ``(K, M)``; ``cost == sum(r**2)``.
     """
     xp = array_namespace(theta)
+    _n_paths(theta)
     f, g = _grids(freqs, positions, theta, xp)
-    re, im = _model_re_im(theta, f, g, xp)
-    K, M = re.shape[-2:]
-    s = xp.concat([xp.reshape(re, tuple(re.shape[:-2]) + (K * M,)),
-                   xp.reshape(im, tuple(im.shape[:-2]) + (K * M,))], axis=-1)
-    return _observation(y, theta, xp, K, M) - s
+    y = _observation(y, theta, xp, g.shape[-1], f.shape[-1])
+    return sp.residual(theta, y, (f, g), xp)
 
 
 def cost(theta, y, freqs, positions):
@@ -311,13 +290,8 @@ def jacobian(theta, freqs, positions):
         Real; independent of ``y``.
     """
     xp = array_namespace(theta)
-    f, g = _grids(freqs, positions, theta, xp)
-    alpha, beta, c, s = _parts(theta, f, g, xp)
-    wf, wg = (2 * math.pi) * f[..., None, :, None], (2 * math.pi) * g[..., :, None, None]
-    u_re, u_im = beta * c - alpha * s, -(alpha * c + beta * s)
-    d_re = xp.concat([wf * u_re, wg * u_re, c, s], axis=-1)
-    d_im = xp.concat([wf * u_im, wg * u_im, -s, c], axis=-1)
-    return -xp.concat([_flat(d_re), _flat(d_im)], axis=-2)
+    _n_paths(theta)
+    return sp.jacobian(theta, _grids(freqs, positions, theta, xp), xp)
 
 
 def gradient(theta, y, freqs, positions):
@@ -327,9 +301,8 @@ def gradient(theta, y, freqs, positions):
     -------
     array, shape (..., 4P)
     """
-    xp = array_namespace(theta)
-    return 2 * _ch._rmatvec(jacobian(theta, freqs, positions),
-                            residual(theta, y, freqs, positions), xp)
+    return sp.gradient(jacobian(theta, freqs, positions), residual(theta, y, freqs, positions),
+                       array_namespace(theta))
 
 
 def gauss_newton_hessp(theta, v, freqs, positions):
@@ -349,8 +322,8 @@ def gauss_newton_hessp(theta, v, freqs, positions):
     array, shape (..., 4P)
     """
     xp = array_namespace(theta)
-    J = jacobian(theta, freqs, positions)
-    return 2 * _ch._rmatvec(J, _ch._matvec(J, _ch._like(v, theta, xp, theta.dtype), xp), xp)
+    return sp.gauss_newton_hessp(jacobian(theta, freqs, positions),
+                                 sp.like(v, theta, xp, theta.dtype), xp)
 
 
 def fisher_information(theta, freqs, positions, sigma2):
@@ -369,9 +342,8 @@ def fisher_information(theta, freqs, positions, sigma2):
     array, shape (..., 4P, 4P)
     """
     xp = array_namespace(theta)
-    J = jacobian(theta, freqs, positions)
-    s2 = _ch._like(sigma2, theta, xp, theta.dtype)
-    return (2 / s2)[..., None, None] * xp.matmul(xp.matrix_transpose(J), J)
+    return sp.fisher_information(jacobian(theta, freqs, positions),
+                                 sp.like(sigma2, theta, xp, theta.dtype), xp)
 
 
 def crb(theta, freqs, positions, sigma2):
@@ -401,7 +373,7 @@ def crb(theta, freqs, positions, sigma2):
     array, shape (..., 4P, 4P)
         Ordered as ``theta``; :func:`crb_variances` extracts the delay and angle variances.
     """
-    return _ch._equilibrated_inverse(fisher_information(theta, freqs, positions, sigma2))
+    return sp.equilibrated_inverse(fisher_information(theta, freqs, positions, sigma2))
 
 
 def crb_variances(theta, freqs, positions, sigma2):
@@ -561,7 +533,7 @@ def sample(rng, P, M, K, snr_db, *, batch=None, units="natural", centred=False,
     """
     rng = np.random.default_rng(rng)
     K = _check_int("K", K, 2)
-    _ch._check_nonneg(min_separation=min_separation, angle_perturbation=angle_perturbation)
+    sp.check_nonneg(min_separation=min_separation, angle_perturbation=angle_perturbation)
     options = dict(units=units, centred=centred, spread_db=spread_db,
                    snr_reference=snr_reference, delay_perturbation=delay_perturbation,
                    gain_perturbation_db=gain_perturbation_db,
@@ -605,11 +577,7 @@ def _grid(a, name):
     return a
 
 
-def _circular(d, period):
-    return np.abs(np.mod(d + period / 2, period) - period / 2)
-
-
-class ChannelProblem2D(_ch._BoundModel):
+class ChannelProblem2D(sp.BoundModel):
     r"""One delay-angle instance for :func:`scipy.optimize.minimize` / ``least_squares``.
 
     Parameters
@@ -661,15 +629,9 @@ class ChannelProblem2D(_ch._BoundModel):
         if x0.ndim != 1:
             raise ValueError(f"'theta0' must be 1-D; got shape {x0.shape}")
         self.P = _n_paths(x0)
-        self.n = x0.size
-        self._x0 = x0
-        self._x_true = None if theta_true is None else np.array(
-            _ch._vector(theta_true, self.n, "theta_true"))
-        self.sigma2 = None if sigma2 is None else float(sigma2)
-        self.name = name
-        self.period = 1.0 / abs(float(_ch._spacing(self.freqs)))
-        self.angle_period = 1.0 / abs(float(_ch._spacing(self.positions)))
-        self.cell, self.angle_cell = self.period / self.M, self.angle_period / self.K
+        self._instance(x0, theta_true, sigma2, name)
+        self.angle_period = 1.0 / abs(float(sp.spacing(self.positions)))
+        self.angle_cell = self.angle_period / self.K
 
     @classmethod
     def from_sample(cls, s, name="channel2d"):
@@ -719,11 +681,11 @@ class ChannelProblem2D(_ch._BoundModel):
 
         if self._x_true is None:
             raise ValueError("path errors need 'theta_true'")
-        x, t, P = _ch._vector(theta, self.n), self._x_true, self.P
+        x, t, P = sp.vector(theta, self.n), self._x_true, self.P
         if not np.all(np.isfinite(x[:2 * P])):
             return np.full(P, np.inf), np.full(P, np.inf)
-        dt = _circular(x[:P, None] - t[None, :P], self.period) / self.cell
-        dm = _circular(x[P:2 * P, None] - t[None, P:2 * P], self.angle_period) / self.angle_cell
+        dt = sp.circular(x[:P, None] - t[None, :P], self.period) / self.cell
+        dm = sp.circular(x[P:2 * P, None] - t[None, P:2 * P], self.angle_period) / self.angle_cell
         est, true = linear_sum_assignment(np.maximum(dt, dm))
         order = np.argsort(true)
         return dt[est, true][order], dm[est, true][order]

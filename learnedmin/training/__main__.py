@@ -224,7 +224,7 @@ def _evaluate(args, command):
 
 
 def _headroom(args, command):
-    from .headroom import format_headroom, headroom
+    from ..bench.headroom import format_headroom, headroom
 
     config = _config(args)
     with _progress(args, "run") as progress:

@@ -6,11 +6,11 @@ gradient calls. The instances come from a seed never used in training or validat
 
 (a) **Calls to converge.** On ``evaluate.instances`` fresh, randomly scaled instances per family
     (and on the classic Moré-Garbow-Hillstrom zoo, which training never sees), the calls until
-    ``max|g| <= evaluate.gtol * max|g0|``: the archive against the same loop with fixed weights
-    ``FixedWeights((0, 0, 1))`` (the classical rule) and against the best fixed mixture found by a
-    grid search on separate tuning instances. A failed run counts as ``inf``. Reported per family
-    (medians) and over all instances (median of the per-instance ratio of calls, learned over
-    classical: the target is <= 0.8, i.e. 20 % fewer calls).
+    ``max|g| <= evaluate.gtol * max|g0|``: the archive against the same loop with the fixed
+    weights ``FixedWeights(CLASSICAL_WEIGHTS)`` (the classical rule) and against the best fixed
+    mixture found by a grid search on separate tuning instances. A failed run counts as
+    ``inf``. Reported per family (medians) and over all instances (median of the per-instance
+    ratio of calls, learned over classical: the target is <= 0.8, i.e. 20 % fewer calls).
 (b) **Least squares at a fixed budget** (Takabe & Wadayama 2020): ``1/2 |A x - b|^2`` with ``A``
     600 x 300 Gaussian (condition number of ``A'A`` about 30), ``x0 = 0``; the relative error
     ``|x - x*|^2 / |x0 - x*|^2`` within 32 gradient evaluations (the run with the most
@@ -25,38 +25,24 @@ gradient calls. The instances come from a seed never used in training or validat
 import itertools
 import math
 import time
-import warnings
 
 import numpy as np
 import torch
 
-from ..policy import FixedWeights
+from ..policy import CLASSICAL_WEIGHTS, FixedWeights
+from ..directions import SLOTS
 from ..method import LearnedMinimizer
-from .families import LeastSquares, Quadratic, Rosenbrock, get_family, rescale
-from .train import _mix
+from .families import LeastSquares, Quadratic, Rosenbrock, get_family, numpy_instance, rescale
+from .seeds import mix
 
-__all__ = ["evaluate", "format_report", "numpy_instance", "count_calls", "ratios", "grid_search",
-           "chebyshev_steps", "conjugate_gradient", "FIXED_GRID"]
+__all__ = ["evaluate", "format_report", "count_calls", "ratios", "grid_search",
+           "chebyshev_steps", "conjugate_gradient", "FIXED_GRID", "family_instances",
+           "classic_instances", "gtol_for", "stages"]
 
-CLASSICAL = (0.0, 0.0, 1.0)
-# Grid of fixed mixtures (gradient, momentum, second order) for the ablation.
-FIXED_GRID = tuple(itertools.product((0.0, 0.25, 0.5, 1.0), (0.0, 0.1, 0.25, 0.5),
-                                     (0.5, 0.75, 1.0, 1.25, 1.5)))
-
-
-def numpy_instance(problem, index):
-    """``(fun, jac, x0, x_star, f_star)`` numpy callables for row ``index`` of a batch."""
-    sub = problem.select([index])
-
-    def fun(x):
-        with torch.no_grad():
-            return float(sub.value(torch.from_numpy(np.asarray(x, dtype=np.float64))[None])[0])
-
-    def jac(x):
-        with torch.no_grad():
-            return sub.gradient(torch.from_numpy(np.asarray(x, dtype=np.float64))[None])[0].numpy()
-
-    return fun, jac, sub.x0[0].numpy().copy(), sub.x_star[0].numpy(), float(sub.f_star[0])
+# Grid of fixed mixtures for the ablation: the values tried per slot, in the slot order.
+_GRID_VALUES = {"gradient": (0.0, 0.25, 0.5, 1.0), "momentum": (0.0, 0.1, 0.25, 0.5),
+                "second_order": (0.5, 0.75, 1.0, 1.25, 1.5)}
+FIXED_GRID = tuple(itertools.product(*(_GRID_VALUES[slot] for slot in SLOTS)))
 
 
 def count_calls(method, fun, jac, x0, gtol, maxiter):
@@ -68,7 +54,7 @@ def count_calls(method, fun, jac, x0, gtol, maxiter):
     return (calls if res.success else math.inf), res
 
 
-def _instances(config, names, count, seed_offset):
+def family_instances(config, names, count, seed_offset):
     """``[(group, fun, jac, x0)]``: ``count`` fresh instances of each named family, each drawn
     on its own (a family draws its dimensions per draw, so the instances differ in size)."""
     out = []
@@ -82,7 +68,7 @@ def _instances(config, names, count, seed_offset):
             continue  # an unavailable optional family (channel)
         for i in range(count):
             gen = torch.Generator().manual_seed(
-                _mix(config["evaluate"]["seed"], seed_offset, index, i))
+                mix(config["evaluate"]["seed"], seed_offset, index, i))
             problem = family.sample(gen, 1)
             c, t = (torch.pow(10.0, lo + (hi - lo) * torch.rand(1, generator=gen,
                                                                 dtype=torch.float64))
@@ -92,7 +78,9 @@ def _instances(config, names, count, seed_offset):
     return out
 
 
-def _classic_instances():
+def classic_instances():
+    """``[(group, fun, jac, x0)]`` of the classic Moré-Garbow-Hillstrom problems (none when
+    :mod:`learnedmin.problems.classic` is unavailable)."""
     try:
         from ..problems.classic import small_problems
     except ImportError:
@@ -100,11 +88,12 @@ def _classic_instances():
     return [("classic:" + p.name, p.fun, p.jac, np.array(p.x0)) for p in small_problems()]
 
 
-def _gtol(jac, x0, relative):
+def gtol_for(jac, x0, relative):
+    """The absolute ``gtol`` that is ``relative`` times ``max|g|`` at the start ``x0``."""
     return relative * float(np.max(np.abs(jac(x0))))
 
 
-def _stages(progress, total):
+def stages(progress, total):
     """``stage(label)`` gives a callable to call after each run of that stage; each call reports
     ``progress(done, total, label)``, ``done`` counting the runs of all stages (nothing is
     reported if ``progress`` is None)."""
@@ -135,13 +124,14 @@ def grid_search(instances, relative_gtol, maxiter, grid=FIXED_GRID, tick=_no_tic
         method = LearnedMinimizer(weights=FixedWeights(weights))
         out = []
         for _, fun, jac, x0 in instances:
-            calls, res = count_calls(method, fun, jac, x0, _gtol(jac, x0, relative_gtol), maxiter)
+            gtol = gtol_for(jac, x0, relative_gtol)
+            calls, res = count_calls(method, fun, jac, x0, gtol, maxiter)
             out.append(calls if math.isfinite(calls) else 4.0 * maxiter)
             tick()
         return np.array(out, dtype=float)
 
-    base = calls_of(CLASSICAL)
-    best, best_score = CLASSICAL, 1.0
+    base = calls_of(CLASSICAL_WEIGHTS)
+    best, best_score = CLASSICAL_WEIGHTS, 1.0
     for weights in grid:
         score = float(np.exp(np.mean(np.log(calls_of(weights) / base))))
         if score < best_score:
@@ -154,7 +144,7 @@ def _measure_calls(instances, methods, relative_gtol, maxiter, tick=_no_tick):
     run)."""
     calls = {name: [] for name in methods}
     for _, fun, jac, x0 in instances:
-        gtol = _gtol(jac, x0, relative_gtol)
+        gtol = gtol_for(jac, x0, relative_gtol)
         for name, method in methods.items():
             c, _ = count_calls(method, fun, jac, x0, gtol, maxiter)
             calls[name].append(c)
@@ -269,11 +259,11 @@ def least_squares_budget(methods, instances, seed, budget=32, tick=_no_tick):
 
 def _long_instances(config, count):
     """Family instances plus larger ones than training saw."""
-    out = _instances(config, config["evaluate"]["families"], count, 7)
+    out = family_instances(config, config["evaluate"]["families"], count, 7)
     bigger = [Quadratic(dims=(100, 200)), LeastSquares(dims=(100, 200)),
               Rosenbrock(dims=(20, 40))]
     for index, family in enumerate(bigger):
-        gen = torch.Generator().manual_seed(_mix(config["evaluate"]["seed"], 11, index))
+        gen = torch.Generator().manual_seed(mix(config["evaluate"]["seed"], 11, index))
         problem = family.sample(gen, count)
         for i in range(count):
             fun, jac, x0, _, _ = numpy_instance(problem, i)
@@ -302,41 +292,39 @@ def _evaluate(weights, config, quick, progress):
     count = 2 if quick else ev["instances"]
     maxiter = 2000
     learned = LearnedMinimizer(weights=weights)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # user-side overflow in test functions
-        tuning = _instances(config, ev["families"], 1 if quick else 4, 3)
-        grid = FIXED_GRID[:3] if quick else FIXED_GRID
-        inst = _instances(config, ev["families"], count, 5) + _classic_instances()
-        lsq_count = 2 if quick else ev["lsq_instances"]
-        long_inst = _long_instances(config, 1 if quick else 4)
-        stage = _stages(progress, (len(grid) + 1) * len(tuning) + 3 * len(inst) + 3 * lsq_count
-                        + 2 * len(long_inst))
-        best_fixed, tuning_score = grid_search(tuning, ev["gtol"], maxiter, grid,
-                                               stage("tuning the fixed mixture"))
-        methods = {
-            "learned": learned,
-            "classical": LearnedMinimizer(weights=FixedWeights(CLASSICAL)),
-            "best_fixed": LearnedMinimizer(weights=FixedWeights(best_fixed)),
-        }
-        calls = _measure_calls(inst, methods, ev["gtol"], maxiter, stage("(a) calls to converge"))
-        part_a = {
-            "families": _summary(inst, calls),
-            "median_ratio_learned_to_classical": _ratio(calls, "learned"),
-            "median_ratio_best_fixed_to_classical": _ratio(calls, "best_fixed"),
-            "median_calls": {k: float(np.median(v)) for k, v in calls.items()},
-            "failures": {k: int(np.sum(~np.isfinite(v))) for k, v in calls.items()},
-            "instances": len(inst),
-            "best_fixed_weights": list(best_fixed),
-            "best_fixed_tuning_score": tuning_score,
-        }
-        part_b = least_squares_budget(methods, lsq_count, _mix(ev["seed"], 9),
-                                      tick=stage("(b) least squares at a fixed budget"))
-        horizon = 10 * config["unroll"]["max_steps"]
-        long_calls = _measure_calls(long_inst, {k: methods[k] for k in ("learned", "classical")},
-                                    1e-9, horizon, stage("(c) long horizons"))
-        part_c = {"maxiter": horizon, "relative_gtol": 1e-9, "instances": len(long_inst),
-                  "converged": {k: int(np.sum(np.isfinite(v))) for k, v in long_calls.items()},
-                  "groups": _summary(long_inst, long_calls)}
+    tuning = family_instances(config, ev["families"], 1 if quick else 4, 3)
+    grid = FIXED_GRID[:3] if quick else FIXED_GRID
+    inst = family_instances(config, ev["families"], count, 5) + classic_instances()
+    lsq_count = 2 if quick else ev["lsq_instances"]
+    long_inst = _long_instances(config, 1 if quick else 4)
+    stage = stages(progress, (len(grid) + 1) * len(tuning) + 3 * len(inst) + 3 * lsq_count
+                    + 2 * len(long_inst))
+    best_fixed, tuning_score = grid_search(tuning, ev["gtol"], maxiter, grid,
+                                           stage("tuning the fixed mixture"))
+    methods = {
+        "learned": learned,
+        "classical": LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS)),
+        "best_fixed": LearnedMinimizer(weights=FixedWeights(best_fixed)),
+    }
+    calls = _measure_calls(inst, methods, ev["gtol"], maxiter, stage("(a) calls to converge"))
+    part_a = {
+        "families": _summary(inst, calls),
+        "median_ratio_learned_to_classical": _ratio(calls, "learned"),
+        "median_ratio_best_fixed_to_classical": _ratio(calls, "best_fixed"),
+        "median_calls": {k: float(np.median(v)) for k, v in calls.items()},
+        "failures": {k: int(np.sum(~np.isfinite(v))) for k, v in calls.items()},
+        "instances": len(inst),
+        "best_fixed_weights": list(best_fixed),
+        "best_fixed_tuning_score": tuning_score,
+    }
+    part_b = least_squares_budget(methods, lsq_count, mix(ev["seed"], 9),
+                                  tick=stage("(b) least squares at a fixed budget"))
+    horizon = 10 * config["unroll"]["max_steps"]
+    long_calls = _measure_calls(long_inst, {k: methods[k] for k in ("learned", "classical")},
+                                1e-9, horizon, stage("(c) long horizons"))
+    part_c = {"maxiter": horizon, "relative_gtol": 1e-9, "instances": len(long_inst),
+              "converged": {k: int(np.sum(np.isfinite(v))) for k, v in long_calls.items()},
+              "groups": _summary(long_inst, long_calls)}
     return {"weights": str(weights), "a": part_a, "b": part_b, "c": part_c,
             "seconds": time.perf_counter() - t0, "quick": quick}
 

@@ -69,13 +69,14 @@ dimension) and points ``x`` of shape ``(B, n)``; a family that only writes ``val
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 DTYPE = torch.float64
 
 __all__ = [
     "Problem", "Family", "FAMILIES", "register_family", "get_family", "rescale",
-    "autograd_gradient", "autograd_gradient_method", "family_names",
+    "autograd_gradient", "autograd_gradient_method", "family_names", "numpy_instance",
 ]
 
 
@@ -144,6 +145,22 @@ class Problem(NamedTuple):
             x_star=self.x_star.to(device), f_star=self.f_star.to(device),
             f_scale=self.f_scale.to(device), x_scale=self.x_scale.to(device),
         )
+
+
+def numpy_instance(problem, index):
+    """``(fun, jac, x0, x_star, f_star)``: row ``index`` of ``problem`` as numpy callables, the
+    form :func:`scipy.optimize.minimize` takes."""
+    sub = problem.select([index])
+
+    def fun(x):
+        with torch.no_grad():
+            return float(sub.value(torch.from_numpy(np.asarray(x, dtype=np.float64))[None])[0])
+
+    def jac(x):
+        with torch.no_grad():
+            return sub.gradient(torch.from_numpy(np.asarray(x, dtype=np.float64))[None])[0].numpy()
+
+    return fun, jac, sub.x0[0].numpy().copy(), sub.x_star[0].numpy(), float(sub.f_star[0])
 
 
 def rescale(problem, f_scale, x_scale):

@@ -34,15 +34,18 @@ import numpy as np
 import torch
 
 from .. import weights as weights_io
-from ..step import LEARNED_BACKTRACKED
+from .._status import RUNNING, SUCCESS
+from ..step import LEARNED, LEARNED_BACKTRACKED
 from ..directions import SLOTS
 from ..network import WeightingNet, network_config
+from ..policy import CLASSICAL_WEIGHTS
 from ..statistics import FEATURE_NAMES
 from . import checkpoint as ckpt
 from .config import config_hash
-from .families import get_family, rescale
+from .families import get_family, numpy_instance, rescale
 from .losses import progress, step_weights, unroll_loss
-from .unroll import RUNNING, SUCCESS, detach_state, init_state, solver_options, step
+from .seeds import mix
+from .unroll import detach_state, init_state, solver_options, step
 
 __all__ = ["TrainResult", "train", "sample_episode", "validation_problems", "validate",
            "build_net", "export_network", "resolve_device"]
@@ -58,17 +61,6 @@ class TrainResult(NamedTuple):
     episodes: int                # unrolls done in total
     seconds: float               # wall time of this invocation
     archive: object              # path of the exported archive, or None
-
-
-def _mix(*values):
-    """A 63-bit seed from integers (splitmix64 finaliser over a running combination)."""
-    z = 0x9E3779B97F4A7C15
-    for v in values:
-        z = (z ^ (int(v) + 0x9E3779B97F4A7C15 + (z << 6) + (z >> 2))) & 0xFFFFFFFFFFFFFFFF
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
-        z ^= z >> 31
-    return z & 0x7FFFFFFFFFFFFFFF
 
 
 def resolve_device(name):
@@ -119,12 +111,12 @@ def _scaled(problem, config, generator):
 def sample_episode(config, families, episode, rank=0):
     """``(problem, steps)`` of unroll number ``episode`` (deterministic in the seed)."""
     seed = config["seed"]
-    shared = torch.Generator().manual_seed(_mix(seed, episode))
+    shared = torch.Generator().manual_seed(mix(seed, episode))
     u = config["unroll"]
     steps = int(torch.randint(u["min_steps"], u["max_steps"] + 1, (), generator=shared))
     weights = torch.tensor([w for _, w in families], dtype=torch.float64)
     family = families[int(torch.multinomial(weights, 1, generator=shared))][0]
-    local = torch.Generator().manual_seed(_mix(seed, episode, rank + 1))
+    local = torch.Generator().manual_seed(mix(seed, episode, rank + 1))
     problem = family.sample(local, config["problems"]["batch_size"])
     return _scaled(problem, config, local), steps
 
@@ -137,8 +129,8 @@ def validation_problems(config, families):
     seed = config["validation"]["seed"]
     for index, (family, _) in enumerate(families):
         for b in range(config["validation"]["batches"]):
-            gen = torch.Generator().manual_seed(_mix(seed, index) if b == 0
-                                                else _mix(seed, index, b))
+            gen = torch.Generator().manual_seed(mix(seed, index) if b == 0
+                                                else mix(seed, index, b))
             problem = family.sample(gen, config["validation"]["batch_size"])
             out.append((family.name, _scaled(problem, config, gen)))
     return out
@@ -212,26 +204,22 @@ def _validate_calls(net, problems, config, opts):
     forward pass where that agrees with the network itself (:func:`learnedmin.policy.fast_policy`
     checks it), else the network."""
     from .._objective import Objective
-    from .._status import SUCCESS as OK
     from ..loop import run
     from ..policy import fast_policy
-    from .evaluate import numpy_instance
 
     policy = fast_policy(net.to("cpu").eval(), {"network": network_config(net),
                                                  "feature_names": FEATURE_NAMES, "slots": SLOTS})
     steps = config["validation"]["steps"]
     relative = config["validation"]["gtol_relative"]
     per_family = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # overflow in the families' own code
-        for name, problem in problems:
-            for i in range(problem.batch):
-                fun, jac, x0, _, _ = numpy_instance(problem, i)
-                gtol = relative * float(np.max(np.abs(jac(x0))))
-                res = run(Objective(fun, jac, None, None, (), x0.size), x0, policy,
-                          {**opts, "maxiter": steps, "gtol": gtol})
-                calls = res["nfev"] + res["njev"] if res["status"] == OK else 4 * steps
-                per_family.setdefault(name, []).append(math.log(max(calls, 1)))
+    for name, problem in problems:
+        for i in range(problem.batch):
+            fun, jac, x0, _, _ = numpy_instance(problem, i)
+            gtol = relative * float(np.max(np.abs(jac(x0))))
+            res = run(Objective(fun, jac, None, None, (), x0.size), x0, policy,
+                      {**opts, "maxiter": steps, "gtol": gtol})
+            calls = res["nfev"] + res["njev"] if res["status"] == SUCCESS else 4 * steps
+            per_family.setdefault(name, []).append(math.log(max(calls, 1)))
     scores = {name: float(np.mean(v)) for name, v in per_family.items()}
     return {"score": sum(scores.values()) / len(scores), "families": scores}
 
@@ -246,7 +234,8 @@ def step_length_term(info):
     """``(log alpha)^2`` per row for the steps taken along the network's proposal (0 elsewhere):
     how far the line search had to stretch or shrink the proposal. Refinement and backtracking
     each cost function calls; a proposal of the right length costs none."""
-    own = info.taken & (info.source <= LEARNED_BACKTRACKED) & (info.alpha > 0)
+    proposal = (info.source == LEARNED) | (info.source == LEARNED_BACKTRACKED)
+    own = info.taken & proposal & (info.alpha > 0)
     alpha = torch.where(own, info.alpha, torch.ones_like(info.alpha))
     return torch.where(own, torch.log(alpha) ** 2, torch.zeros_like(alpha))
 
@@ -317,7 +306,8 @@ def export_network(net, path, config, validation, extra=None, trained=True):
     """
     description = config["description"]
     if not trained:
-        description += " (untrained: no validation beat the classical rule (0, 0, 1))"
+        weights = ", ".join(f"{w:g}" for w in CLASSICAL_WEIGHTS)
+        description += f" (untrained: no validation beat the classical rule ({weights}))"
     metadata = {
         "description": description,
         "trained": bool(trained),

@@ -21,13 +21,10 @@ over long unrolls; the forward computation is the same either way.
 import torch
 
 from .. import _options
-from .. import _status as st
+from .._status import NONFINITE, PRECISION_LOSS, RUNNING, SUCCESS  # noqa: F401 (re-exported)
 from ..policy import ModulePolicy
 from ..requests import drive
 from ..step import Setup, State, StepInfo, init, step as shared_step
-
-RUNNING, SUCCESS, PRECISION_LOSS, NONFINITE = st.RUNNING, st.SUCCESS, st.PRECISION_LOSS, \
-    st.NONFINITE
 
 __all__ = ["UnrollState", "StepInfo", "solver_options", "init_state", "step", "detach_state",
            "unroll"]

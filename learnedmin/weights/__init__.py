@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..directions import SLOTS
+from ..policy import CLASSICAL_WEIGHTS
 from ..statistics import FEATURE_NAMES, FEATURE_VERSION
 
 FORMAT_VERSION = 1
@@ -536,7 +537,9 @@ def export(net, path, metadata=None):
     path = Path(path)
     if path.suffix != ".pt":
         raise ValueError(f"archive path must end in .pt; got {path}")
-    meta = {**(metadata or {}), **_expected(), "network": network_config(net)}
+    # the classical weights are recorded for readers of the archive, not checked on load
+    meta = {**(metadata or {}), **_expected(), "classical_weights": list(CLASSICAL_WEIGHTS),
+            "network": network_config(net)}
     meta.setdefault("torch_version", torch.__version__)
     meta = json.loads(json.dumps(meta, sort_keys=True))  # fails early if not serialisable
     buf = io.BytesIO()

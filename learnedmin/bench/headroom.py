@@ -25,19 +25,24 @@ Run it with ``python -m learnedmin.training headroom --config configs/default.to
 
 import math
 import time
-import warnings
 
 import numpy as np
 import torch
 
-from ..step import CLASSICAL, LEARNED, LEARNED_BACKTRACKED
 from ..method import LearnedMinimizer
 from ..network import FEATURE_CLIP
-from ..policy import FixedWeights, transformed_features
+from ..policy import CLASSICAL_WEIGHTS, FixedWeights, transformed_features
 from ..safeguard import REFINE_BAND
 from ..statistics import FEATURE_NAMES
-from .evaluate import CLASSICAL as CLASSICAL_WEIGHTS
-from .evaluate import _classic_instances, _gtol, _instances, _stages, count_calls, ratios
+from ..step import CLASSICAL, LEARNED, LEARNED_BACKTRACKED
+from ..training.evaluate import (
+    classic_instances,
+    count_calls,
+    family_instances,
+    gtol_for,
+    ratios,
+    stages,
+)
 
 __all__ = ["headroom", "format_headroom", "BANDS"]
 
@@ -142,12 +147,10 @@ def headroom(config, quick=False, progress=None):
     if config["threads"]:
         torch.set_num_threads(config["threads"])
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # user-side overflow in test functions
-            inst = _instances(config, ev["families"], 2 if quick else ev["instances"], 5)
-            inst += _classic_instances()[: 4 if quick else None]
-            tick = _stages(progress, len(inst) * (1 + len(BANDS)))("classical rule and bands")
-            return _measure(inst, ev["gtol"], maxiter, t0, quick, tick)
+        inst = family_instances(config, ev["families"], 2 if quick else ev["instances"], 5)
+        inst += classic_instances()[: 4 if quick else None]
+        tick = stages(progress, len(inst) * (1 + len(BANDS)))("classical rule and bands")
+        return _measure(inst, ev["gtol"], maxiter, t0, quick, tick)
     finally:
         torch.set_num_threads(threads)
 
@@ -157,7 +160,7 @@ def _measure(inst, relative_gtol, maxiter, t0, quick, tick):
     calls = {REFINE_BAND: []} | {band: [] for band in BANDS}
     nit, feats, targets = [], [], []
     for _, fun, jac, x0 in inst:
-        gtol = _gtol(jac, x0, relative_gtol)
+        gtol = gtol_for(jac, x0, relative_gtol)
         recorder = _Recorder()
         count, res = count_calls(LearnedMinimizer(weights=recorder), fun, jac, x0, gtol, maxiter)
         calls[REFINE_BAND].append(count)
