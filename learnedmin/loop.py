@@ -60,7 +60,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None):
     setup = Setup(policy, opts, lb, ub, obj.has_hessian, paired=obj.paired)
     answers = _Answers(obj)
     state = drive(init(x0[None, :], setup), answers, _quiet)
-    steps = []  # StepInfo of each accepted step
+    steps = []  # the trace's scalars of each accepted step (no n-vector is kept)
     values = [float(state.f[0])]
     allvecs = [x0.copy()] if opts["return_all"] else None
     status = int(state.status[0])
@@ -69,7 +69,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None):
         status = int(state.status[0])
         if info is None or not info.taken[0]:
             break
-        steps.append(info)
+        steps.append(_row_trace(info))
         values.append(float(state.f[0]))
         if allvecs is not None:
             allvecs.append(state.x[0].copy())
@@ -82,17 +82,25 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None):
     return _result(state, status, steps, values, obj, allvecs)
 
 
+_TRACED = ("weights", "source", "alpha", "f_ref", "slope", "approximate")
+
+
+def _row_trace(info):
+    """Row 0's entries of the fields of ``info`` that the result reports."""
+    return {field: getattr(info, field)[0] for field in _TRACED}
+
+
 def _result(state, status, steps, values, obj, allvecs):
     """The result fields of row 0."""
     def column(field, dtype=float):
-        return np.array([getattr(info, field)[0] for info in steps], dtype=dtype)
+        return np.array([trace[field] for trace in steps], dtype=dtype)
 
     source = column("source", int)
     res = {
         "x": state.x[0], "fun": float(state.f[0]), "jac": state.g[0], "nit": int(state.nit[0]),
         "nfev": obj.nfev, "njev": obj.njev, "nhev": obj.nhev, "status": status,
         "success": status == st.SUCCESS, "message": st.MESSAGES[status],
-        "step_weights": np.array([info.weights[0] for info in steps]).reshape(-1, N_SLOTS),
+        "step_weights": np.array([trace["weights"] for trace in steps]).reshape(-1, N_SLOTS),
         "overridden": source >= FALLBACK,
         "trace": {"source": source, "alpha": column("alpha"), "f_ref": column("f_ref"),
                   "slope": column("slope"), "approximate": column("approximate", bool),
