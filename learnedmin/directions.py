@@ -191,6 +191,8 @@ def newton_cg_products(g, g0_norm, maxiter, diagonal=None, rows=None):
     for i in range(maxiter if bool(xp.any(active)) else 0):
         hp = yield p, active
         calls += 1
+        if rows is not None:  # rows not asked may come back as NaN: keep them out of the sums
+            hp = xp.where(col(active), hp, 0.0)
         curv = dot(p, hp, xp)
         pp = dot(p, p, xp)
         bad = active & (curv <= 1e-14 * pp * safe_div(norm(hp, xp), xp.sqrt(pp), pp, xp))

@@ -42,9 +42,22 @@ class NumpyAnswers:
     """Answers requests row by row from the numpy callables of each instance."""
 
     def __init__(self, problem):
+        self.problem = problem
         self.rows = [numpy_instance(problem, i)[:2] for i in range(problem.batch)]
 
+    def _products(self, request):
+        out = np.full(request.x.shape, np.nan)
+        for i in np.flatnonzero(request.rows):
+            row = self.problem.select([int(i)])
+            out[i] = row.hessian_product(torch.from_numpy(request.x[i])[None],
+                                         torch.from_numpy(request.v[i])[None])[0].numpy()
+        return out
+
     def __call__(self, request):
+        if request.kind == "hess":
+            return None
+        if request.kind == "hessp":
+            return self._products(request)
         x = request.x
         f = np.full(x.shape[0], np.nan)
         g = np.full(x.shape, np.nan)
@@ -77,18 +90,20 @@ def _close(a, b, what, k, rtol=RTOL, atol=1e-300):
     )
 
 
-def _check_parity(net, problem, opts, numpy_policy, iterations=ITERATIONS):
+def _check_parity(net, problem, opts, numpy_policy, iterations=ITERATIONS, newton_cg=False,
+                  bounds=None):
     """Returns the step sources seen (rows x iterations) for the caller's own assertions."""
     answers = NumpyAnswers(problem)
-    setup = Setup(numpy_policy, opts)
+    lb, ub = (None, None) if bounds is None else (b.numpy() for b in bounds)
+    setup = Setup(numpy_policy, opts, lb, ub, has_hessian=newton_cg)
     sources = []
     with torch.no_grad():
-        state = init_state(net, problem, opts)
+        state = init_state(net, problem, opts, newton_cg=newton_cg, bounds=bounds)
         for k in range(iterations):
             if not bool((state.status == st.RUNNING).any()):
                 break
             start = _to_numpy(state)
-            state, info = step(net, problem, state, opts)
+            state, info = step(net, problem, state, opts, newton_cg=newton_cg, bounds=bounds)
             mine, my_info = drive(shared_step(start, setup), answers)
             np.testing.assert_array_equal(mine.status, state.status.numpy(),
                                           err_msg=f"status at iteration {k}")
@@ -173,3 +188,28 @@ def test_a_wider_refinement_band_agrees():
     problem = get_family("rosenbrock").sample(torch.Generator().manual_seed(4), 2)
     net = _perturbed_net(1)
     _check_parity(net, problem, solver_options(refine_band=3.0), _numpy_network(net))
+
+
+def test_newton_cg_and_bounds_agree():
+    # what users run with hessp and bounds is trainable: the unroll's Newton-CG slot (autograd
+    # Hessian products) and projection agree with numpy step by step
+    problem = get_family("logistic").sample(torch.Generator().manual_seed(3), 2)
+    net = _perturbed_net(4)
+    n = problem.dim
+    bounds = (torch.full((n,), -0.3, dtype=torch.float64), torch.full((n,), 0.4, dtype=torch.float64))
+    _check_parity(net, problem, solver_options(), _numpy_network(net), newton_cg=True)
+    _check_parity(net, problem, solver_options(), _numpy_network(net), bounds=bounds)
+
+
+def test_meta_gradient_through_newton_cg_and_bounds_is_finite():
+    from learnedmin.training.unroll import unroll
+
+    problem = get_family("rosenbrock").sample(torch.Generator().manual_seed(2), 3)
+    net = _perturbed_net(6)
+    n = problem.dim
+    bounds = (torch.full((n,), -2.0, dtype=torch.float64), torch.full((n,), 0.9, dtype=torch.float64))
+    state, values = unroll(net, problem, 5, solver_options(), newton_cg=True, bounds=bounds)
+    sum(v.sum() for v in values).backward()
+    grads = torch.cat([p.grad.flatten() for p in net.parameters()])
+    assert bool(torch.isfinite(grads).all()) and float(grads.abs().max()) > 0
+    assert bool((state.x <= 0.9).all() and (state.x >= -2.0).all())

@@ -493,3 +493,17 @@ def test_headroom_measures_the_classical_rule(capsys, tmp_path):
     assert len(report["gates"]) == len(BANDS)
     # the oracle picks the best setting, the default among them, for every instance
     assert report["oracle_gate"] <= min(1.0, *report["gates"].values())
+
+
+def test_training_with_newton_cg_directions_says_so_in_the_archive(tmp_path):
+    # what users run with hess/hessp is trainable: the unroll takes the Newton-CG slot, and the
+    # archive lists it, so LearnedMinimizer uses the network when hess or hessp is given
+    from learnedmin import LearnedMinimizer
+    from learnedmin.weights import read_metadata
+
+    config = _tiny(2, ["unroll.newton_cg=true", "validation.metric=calls"])
+    out = tmp_path / "newton.pt"
+    train(config, tmp_path / "run", out=out, show_progress=False)
+    assert read_metadata(str(out))["second_order"] == ["newton_cg"]
+    method = LearnedMinimizer(weights=str(out))
+    assert method._policy_for(True, method.options) is method.policy

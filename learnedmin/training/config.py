@@ -53,6 +53,9 @@ SCHEMA = {
                                         "statistics and step lengths (else only through the "
                                         "weights)"),
     "unroll.gtol_relative": (1e-10, "an instance stops when max|g| <= gtol_relative * max|g0|"),
+    "unroll.newton_cg": (False, "second-order slot: Newton-CG on Hessian-vector products (what "
+                                "minimize runs with hessp; the archive then says so and is used "
+                                "with hess/hessp), else quasi-Newton"),
     "solver": ({}, "solver options of the unrolled loop (same names and defaults as "
                    "LearnedMinimizer; leave empty to train for the defaults)"),
     "loss.kind": ("unsupervised", "'unsupervised' (log f - f*), 'supervised' (log |x - x*|^2) "

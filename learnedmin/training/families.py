@@ -130,6 +130,12 @@ class Problem(NamedTuple):
         t = self.x_scale[:, None]
         return (self.f_scale / self.x_scale)[:, None] * self.family.gradient(self.data, x / t)
 
+    def hessian_product(self, x, v):
+        """``H(x) v`` at ``x`` (B, n): ``F = c f(x / t)`` has ``H_F = (c / t^2) H_f(x / t)``."""
+        t = self.x_scale[:, None]
+        return (self.f_scale / self.x_scale ** 2)[:, None] * self.family.hessian_product(
+            self.data, x / t, v)
+
     def select(self, index):
         """The sub-batch ``index`` (a list or tensor of row indices)."""
         idx = torch.as_tensor(index, dtype=torch.long, device=self.x0.device)
@@ -206,6 +212,15 @@ class Family:
     def gradient(self, data, x):
         """Gradient ``(B, n)``; the default differentiates :meth:`value` with autograd."""
         return autograd_gradient(self.value, data, x)
+
+    def hessian_product(self, data, x, v):
+        """Hessian-vector products ``(B, n)``; the default differentiates :meth:`gradient` along
+        ``v`` with autograd (keeping the graph when grad mode is on, as :meth:`gradient`)."""
+        keep = torch.is_grad_enabled() and (x.requires_grad or v.requires_grad)
+        with torch.enable_grad():
+            z = x if keep else x.detach().requires_grad_(True)
+            (hv,) = torch.autograd.grad((self.gradient(data, z) * v).sum(), z, create_graph=keep)
+        return hv if keep else hv.detach()
 
     def sample(self, generator, batch):  # pragma: no cover - abstract
         """Draw ``batch`` instances of one random dimension as a :class:`Problem`."""

@@ -167,11 +167,12 @@ def validate(net, problems, config, opts, device):
                     * problem.gradient(problem.x0).abs().amax(-1)
             else:
                 gtol = _relative_gtol(problem, config)
-            state = init_state(net, problem, opts, gtol)
+            newton_cg = config["unroll"]["newton_cg"]
+            state = init_state(net, problem, opts, gtol, newton_cg)
             terms = []
             taken = torch.zeros_like(state.f)
             for _ in range(steps):
-                state, info = step(net, problem, state, opts)
+                state, info = step(net, problem, state, opts, newton_cg=newton_cg)
                 taken = taken + info.taken.to(taken.dtype)
                 if not by_iterations:
                     terms.append(progress(problem, state.x, state.f, config["loss"]["kind"],
@@ -207,8 +208,13 @@ def _validate_calls(net, problems, config, opts):
     from ..loop import run
     from ..policy import fast_policy
 
-    policy = fast_policy(net.to("cpu").eval(), {"network": network_config(net),
-                                                 "feature_names": FEATURE_NAMES, "slots": SLOTS})
+    import copy
+
+    # a copy on the CPU: the network being trained stays where it is, in training mode
+    policy = fast_policy(copy.deepcopy(net).to("cpu").eval(),
+                         {"network": network_config(net), "feature_names": FEATURE_NAMES,
+                          "slots": SLOTS})
+    newton_cg = config["unroll"]["newton_cg"]
     steps = config["validation"]["steps"]
     relative = config["validation"]["gtol_relative"]
     per_family = {}
@@ -216,12 +222,27 @@ def _validate_calls(net, problems, config, opts):
         for i in range(problem.batch):
             fun, jac, x0, _, _ = numpy_instance(problem, i)
             gtol = relative * float(np.max(np.abs(jac(x0))))
-            res = run(Objective(fun, jac, None, None, (), x0.size), x0, policy,
+            hessp = _numpy_hessp(problem, i) if newton_cg else None
+            res = run(Objective(fun, jac, None, hessp, (), x0.size), x0, policy,
                       {**opts, "maxiter": steps, "gtol": gtol})
-            calls = res["nfev"] + res["njev"] if res["status"] == SUCCESS else 4 * steps
+            calls = res["nfev"] + res["njev"] + res["nhev"] if res["status"] == SUCCESS \
+                else 4 * steps
             per_family.setdefault(name, []).append(math.log(max(calls, 1)))
     scores = {name: float(np.mean(v)) for name, v in per_family.items()}
     return {"score": sum(scores.values()) / len(scores), "families": scores}
+
+
+def _numpy_hessp(problem, index):
+    """``hessp(x, v)`` on numpy arrays for row ``index`` of a batch."""
+    row = problem.select([index])
+
+    def hessp(x, v):
+        with torch.no_grad():
+            return row.hessian_product(torch.from_numpy(np.asarray(x, dtype=np.float64))[None],
+                                       torch.from_numpy(np.asarray(v, dtype=np.float64))[None]
+                                       )[0].cpu().numpy()
+
+    return hessp
 
 
 def build_net(config, device="cpu"):
@@ -256,13 +277,14 @@ def _run_episode(net, optimiser, problem, steps, config, opts, world):
     """One unroll with truncated BPTT; returns ``(mean loss, Adam steps, skipped steps)``."""
     u, lc = config["unroll"], config["loss"]
     weights = step_weights(steps, lc["weighting"], device=problem.x0.device)
-    state = init_state(net, problem, opts, _relative_gtol(problem, config))
+    state = init_state(net, problem, opts, _relative_gtol(problem, config), u["newton_cg"])
     total, updates, skipped = 0.0, 0, 0
     for start in range(0, steps, u["truncation"]):
         end = min(start + u["truncation"], steps)
         points, values, lengths = [], [], []
         for _ in range(start, end):
-            state, info = step(net, problem, state, opts, u["through_directions"])
+            state, info = step(net, problem, state, opts, u["through_directions"],
+                               u["newton_cg"])
             points.append(state.x)
             values.append(state.f)
             if lc["step_length"] > 0:
@@ -509,9 +531,10 @@ def _train(config, run_dir, out, resume, stop_after, show_progress, log, overwri
                       "families": next((h["families"] for h in history
                                         if h["episode"] == best_episode), classical["families"]),
                       "classical_families": classical["families"]}
+        second = "newton_cg" if config["unroll"]["newton_cg"] else "quasi_newton"
         export_network(final, archive, config, validation,
                        {"training": {"episodes": total, "world_size": world,
-                                     "device": str(device)}},
+                                     "device": str(device)}, "second_order": [second]},
                        trained=best_episode > 0)
     if world > 1:
         import torch.distributed as dist

@@ -66,6 +66,12 @@ class _Answers:
         with torch.no_grad():
             return problem.gradient(x)
 
+    def _product(self, problem, x, v):
+        if self.through:
+            return problem.hessian_product(x, v)
+        with torch.no_grad():
+            return problem.hessian_product(x, v)
+
     def __call__(self, request):
         kind = request.kind
         index, problem, x = self._rows(request)
@@ -77,16 +83,24 @@ class _Answers:
         if kind == "fg":
             return (self._scatter(index, problem.value(x), f_like),
                     self._scatter(index, self._gradient(problem, x), request.x))
-        raise ValueError(f"training problems give values and gradients only; the iteration "
+        if kind == "hess":
+            return None  # products only (Newton-CG by Hessian-vector products)
+        if kind == "hessp":
+            v = request.v if index is None else request.v[index]
+            return self._scatter(index, self._product(problem, x, v), request.x)
+        raise ValueError(f"training problems give values, gradients and Hessian products; the "
+                         f"iteration "
                          f"asked for {kind!r}")
 
 
-def _setup(net, opts, through_directions=True):
-    return Setup(ModulePolicy(net, net.hidden_size), opts, step_gradient=through_directions)
+def _setup(net, opts, through_directions=True, newton_cg=False, bounds=None):
+    lb, ub = (None, None) if bounds is None else bounds
+    return Setup(ModulePolicy(net, net.hidden_size), opts, lb, ub, has_hessian=newton_cg,
+                 step_gradient=through_directions)
 
 
-def init_state(net, problem, opts, gtol=None):
-    """The state before the first iteration at ``problem.x0``.
+def init_state(net, problem, opts, gtol=None, newton_cg=False, bounds=None):
+    """The state before the first iteration at ``problem.x0`` (projected onto ``bounds``).
 
     Parameters
     ----------
@@ -96,8 +110,17 @@ def init_state(net, problem, opts, gtol=None):
         Solver options (:func:`solver_options`).
     gtol : tensor (B,), optional
         Per-row gradient tolerance; default ``opts["gtol"]`` for every row.
+    newton_cg : bool
+        The second-order slot is Newton-CG on the family's Hessian-vector products (by autograd
+        unless the family defines :meth:`~learnedmin.training.families.Family.hessian_product`),
+        as ``minimize`` runs with ``hessp``; else quasi-Newton.
+    bounds : pair of tensors (lb, ub), optional
+        Box bounds broadcastable to ``(B, n)``, as ``minimize`` runs with ``bounds``.
     """
-    return drive(init(problem.x0, _setup(net, opts), gtol), _Answers(problem))
+    x0 = problem.x0
+    if bounds is not None:
+        x0 = torch.minimum(torch.maximum(x0, bounds[0]), bounds[1])
+    return drive(init(x0, _setup(net, opts, True, newton_cg, bounds), gtol), _Answers(problem))
 
 
 def _data_only(state):
@@ -107,7 +130,7 @@ def _data_only(state):
                           history=detach_state(state.history))
 
 
-def step(net, problem, state, opts, through_directions=True):
+def step(net, problem, state, opts, through_directions=True, newton_cg=False, bounds=None):
     """One iteration of the method for every running row.
 
     Parameters
@@ -122,6 +145,8 @@ def step(net, problem, state, opts, through_directions=True):
         Differentiate through the gradient, the candidate directions, the statistics and the
         accepted step lengths (the full meta-gradient), or only through the weights ``a`` into
         the iterates and the hidden state (see the module docs).
+    newton_cg, bounds
+        As for :func:`init_state` (the same for every step of an unroll).
 
     Returns
     -------
@@ -132,7 +157,8 @@ def step(net, problem, state, opts, through_directions=True):
     """
     if not through_directions:
         state = _data_only(state)
-    new_state, info = drive(shared_step(state, _setup(net, opts, through_directions)),
+    new_state, info = drive(shared_step(state, _setup(net, opts, through_directions, newton_cg,
+                                                      bounds)),
                             _Answers(problem, through_directions))
     if info is None:
         no = torch.zeros_like(state.f, dtype=torch.bool)
@@ -155,7 +181,8 @@ def detach_state(state):
     return det(state)
 
 
-def unroll(net, problem, steps, opts, gtol=None, on_step=None, through_directions=True):
+def unroll(net, problem, steps, opts, gtol=None, on_step=None, through_directions=True,
+           newton_cg=False, bounds=None):
     """Run ``steps`` iterations from ``problem.x0``; return the final state and per-step values.
 
     Parameters
@@ -171,6 +198,8 @@ def unroll(net, problem, steps, opts, gtol=None, on_step=None, through_direction
         ``on_step(state, info)`` after every iteration.
     through_directions : bool
         See :func:`step`.
+    newton_cg, bounds
+        See :func:`init_state`.
 
     Returns
     -------
@@ -178,10 +207,10 @@ def unroll(net, problem, steps, opts, gtol=None, on_step=None, through_direction
     values : list of tensors (B,)
         ``f`` after each iteration (index 0 is ``f(x0)``).
     """
-    state = init_state(net, problem, opts, gtol)
+    state = init_state(net, problem, opts, gtol, newton_cg, bounds)
     values = [state.f]
     for _ in range(steps):
-        state, info = step(net, problem, state, opts, through_directions)
+        state, info = step(net, problem, state, opts, through_directions, newton_cg, bounds)
         values.append(state.f)
         if on_step is not None:
             on_step(state, info)
