@@ -61,6 +61,7 @@ RULES = {
     "initial_step": (None, "be None or a real number > 0", lambda v: v is None or (_is_real(v) and v > 0)),
     "cg_maxiter": (None, "be None or an integer >= 1", _Integer(1, none=True)),
     "precondition": (True, "be a bool", lambda v: isinstance(v, bool)),
+    "diagonal_max": (1000, "be an integer >= 0", _Integer(0)),
     "refine": (None, "be None or a bool", lambda v: v is None or isinstance(v, bool)),
     "refine_band": (1.1, "be a real number > 1", lambda v: _is_real(v) and v > 1),
     "network_with_hessian": (None, "be None or a bool", lambda v: v is None or isinstance(v, bool)),

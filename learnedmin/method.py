@@ -342,9 +342,13 @@ class LearnedMinimizer:
         ``None`` (no scaling).
     precondition : bool
         Precondition Newton-CG by the Hessian's diagonal (default ``True``): at every iteration
-        from the matrix ``hess`` returns, or, with ``hessp`` and ``n <= dense_max``, once from
-        ``n`` products at ``x0`` (counted in ``nhev``). The truncated direction is then the same
-        in any units of the variables.
+        from the matrix ``hess`` returns, or, with ``hessp``, once at ``x0`` from products
+        (counted in ``nhev``): ``n`` products with the unit vectors where ``n <= diagonal_max``,
+        else Hutchinson's estimate from 32 random sign vectors. The truncated direction is then
+        the same in any units of the variables (exactly so with the exact diagonal).
+    diagonal_max : int
+        The largest ``n`` for which the diagonal is computed exactly from ``n`` products (default
+        ``1000``); ``0`` always estimates it.
     refine : bool, optional
         Refine accepted first trials: where the minimiser of the quadratic through ``f(x)``,
         the slope and the trial's value lies outside ``[1/1.1, 1.1]`` times the trial step,

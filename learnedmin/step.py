@@ -79,14 +79,9 @@ def _second_order(state, setup, gr, free, live, xp):
     diagonal, preconditioner = state.diagonal, None
     given = yield Request("hess", state.x, live)
     if opts["precondition"]:
-        if given is None and diagonal is None and state.k == 0 and n <= opts["dense_max"]:
-            # hessp only: the diagonal at x0 from n products, kept for the whole run
-            eye = xp.eye(n, dtype=gr.dtype, device=gr.device)
-            columns = []
-            for i in range(n):
-                e_i = xp.zeros_like(gr) + eye[i, :]
-                columns.append((yield Request("hessp", state.x, live, v=e_i))[..., i])
-            diagonal = xp.stack(columns, axis=-1)
+        if given is None and diagonal is None and state.k == 0:
+            # hessp only: the diagonal at x0 from products, kept for the whole run
+            diagonal = yield from _diagonal(state.x, gr, live, opts["diagonal_max"], xp)
         preconditioner = jacobi_diagonal(given if given is not None else diagonal)
     solve = newton_cg_products(gr, state.g0_norm, opts["cg_maxiter"] or 20 * n,
                                diagonal=preconditioner, rows=live)
@@ -97,6 +92,33 @@ def _second_order(state, setup, gr, free, live, xp):
             p, rows = solve.send(free(hp))
     except StopIteration as done:
         return done.value[0], diagonal
+
+
+# Above `diagonal_max` variables the Hessian diagonal at x0 is estimated from this many products.
+DIAGONAL_PROBES = 32
+
+
+def _diagonal(x, like, live, exact_max, xp):
+    """The Hessian's diagonal at ``x`` from products (a generator): exactly, from ``n`` products
+    with the unit vectors, where ``n <= exact_max``; else Hutchinson's estimate
+    ``mean(v * H v)`` over ``DIAGONAL_PROBES`` random +-1 vectors (Bekas, Kokiopoulou & Saad
+    2007), drawn from a fixed seed so that runs are reproducible."""
+    n = like.shape[-1]
+    if n <= exact_max:
+        eye = xp.eye(n, dtype=like.dtype, device=like.device)
+        columns = []
+        for i in range(n):
+            e_i = xp.zeros_like(like) + eye[i, :]
+            columns.append((yield Request("hessp", x, live, v=e_i))[..., i])
+        return xp.stack(columns, axis=-1)
+    import numpy as np
+
+    signs = np.random.default_rng(0).choice((-1.0, 1.0), size=(DIAGONAL_PROBES, n))
+    total = xp.zeros_like(like)
+    for probe in signs:
+        v = xp.zeros_like(like) + xp.asarray(probe, dtype=like.dtype, device=like.device)
+        total = total + v * (yield Request("hessp", x, live, v=v))
+    return total / DIAGONAL_PROBES
 
 
 def _stall_watch(state, setup, gnorm, live, xp):

@@ -86,3 +86,28 @@ def test_jac_true_given_directly_and_under_x_scale():
 def test_jac_true_with_a_function_returning_one_value_is_named():
     with pytest.raises(TypeError, match=r"with jac=True `fun` must return a pair \(f, g\)"):
         minimize(rosen, X0[0], jac=True, method=learned)
+
+
+def test_hessp_preconditioner_at_every_size():
+    # above diagonal_max the Jacobi preconditioner is estimated from 32 sign probes; on a
+    # diagonal Hessian the estimate is the diagonal (to rounding), so both runs solve alike
+    a = np.logspace(0, 6, 60)
+    fun, jac = (lambda x: 0.5 * a @ x ** 2), (lambda x: a * x)
+    calls = []
+
+    def hessp(x, p):
+        calls.append(1)
+        return a * p
+
+    exact = minimize(fun, np.ones(60), jac=jac, hessp=hessp, method=learned)
+    n_exact = len(calls)
+    calls.clear()
+    estimated = minimize(fun, np.ones(60), jac=jac, hessp=hessp, method=learned,
+                         options={"diagonal_max": 0})
+    assert exact.success and estimated.success
+    assert exact.nhev == n_exact and estimated.nhev == len(calls)
+    # the diagonal's products (60, or 32 probes), then solves of nearly the same cost
+    assert abs((exact.nhev - 60) - (estimated.nhev - 32)) <= 3, (exact.nhev, estimated.nhev)
+    plain = minimize(fun, np.ones(60), jac=jac, hessp=hessp, method=learned,
+                     options={"precondition": False})
+    assert plain.nhev > exact.nhev - 60
