@@ -330,8 +330,6 @@ def minimize_batch(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=Non
     >>> bool(res.success.all()), bool(np.allclose(res.x, centres, atol=1e-5))
     (True, True)
     """
-    from scipy.optimize import OptimizeResult
-
     if not callable(fun):
         raise TypeError(f"'fun' must be callable; got {type(fun).__name__}")
     for name, value in (("jac", jac), ("hess", hess), ("hessp", hessp)):
@@ -352,6 +350,13 @@ def minimize_batch(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=Non
         x = xp.minimum(xp.maximum(x, lb), ub)
     answers = _Answers(fun, jac, hess, hessp, args, x, opts["finite_diff_rel_step"])
     setup = Setup(policy, opts, lb, ub, has_hessian, paired=jac is True)
+    return _solve(x, setup, answers, xp)
+
+
+def _solve(x, setup, answers, xp):
+    """Iterate until no row runs; the batched result."""
+    from scipy.optimize import OptimizeResult
+
     with _no_grad(x):
         state = drive(init(x, setup), answers, _quiet)
         while _any_running(state):

@@ -438,6 +438,39 @@ def train(config, run_dir, out=None, resume=False, stop_after=None, show_progres
         torch.set_num_threads(threads)
 
 
+def _export_best(final, archive, config, best, classical, history, training, bar):
+    """Export the best network with its validation record (``best``: score and episode)."""
+    best_score, best_episode = best
+    if best_episode == 0:
+        bar.write("no validation beat the classical rule: the archive holds the untrained "
+                  "network (validation.episode = 0)")
+    validation = {"score": best_score, "episode": best_episode,
+                  "improved_on_classical": best_episode > 0,
+                  "classical_score": classical["score"],
+                  "families": next((h["families"] for h in history
+                                    if h["episode"] == best_episode), classical["families"]),
+                  "classical_families": classical["families"]}
+    second = "newton_cg" if config["unroll"]["newton_cg"] else "quasi_newton"
+    export_network(final, archive, config, validation,
+                   {"training": training, "second_order": [second]},
+                   trained=best_episode > 0)
+
+
+def _resumed(ckpt_path, recipe_hash, net, optimiser, device, saved):
+    """Restore a run from its checkpoint: ``(start, history, best, best_score, best_episode,
+    classical)``; the network, the optimiser and the RNGs are restored in place."""
+    state = ckpt.load(ckpt_path, map_location=device)
+    if state["recipe_sha256"] != recipe_hash:
+        raise ValueError(f"the checkpoint in {ckpt_path.parent} was written with another config; "
+                         "resume with the same config (only optim.episodes may change)")
+    net.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimizer"])
+    ckpt.restore_rng_states(state["rng"])
+    saved.update(path=ckpt_path, episode=state["episode"])
+    return (state["episode"], state["history"], state["best"], state["best_score"],
+            state["best_episode"], state["classical"])
+
+
 def _train(config, run_dir, out, resume, stop_after, show_progress, log, overwrite, saved):
     t_start = time.perf_counter()
     device = resolve_device(config["device"])
@@ -459,23 +492,13 @@ def _train(config, run_dir, out, resume, stop_after, show_progress, log, overwri
         if log is not None:
             log(f"discarded the checkpoint in {run_dir} (overwrite)")
 
-    start, history, best, best_score, best_episode = 0, [], None, math.inf, 0
     if resume:
-        state = ckpt.load(ckpt_path, map_location=device)
-        if state["recipe_sha256"] != config_hash(recipe):
-            raise ValueError(f"the checkpoint in {run_dir} was written with another config; "
-                             "resume with the same config (only optim.episodes may change)")
-        net.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
-        ckpt.restore_rng_states(state["rng"])
-        start, history = state["episode"], state["history"]
-        saved.update(path=ckpt_path, episode=start)
-        best, best_score, best_episode = state["best"], state["best_score"], state["best_episode"]
-        classical = state["classical"]
+        start, history, best, best_score, best_episode, classical = _resumed(
+            ckpt_path, config_hash(recipe), net, optimiser, device, saved)
     else:
+        start, history, best_episode = 0, [], 0
         classical = validate(build_net(config, device), val_problems, config, opts, device)
         torch.manual_seed(config["seed"])
-    if best is None:
         best = {k: v.detach().clone() for k, v in net.state_dict().items()}
         best_score = classical["score"]
 
@@ -522,20 +545,8 @@ def _train(config, run_dir, out, resume, stop_after, show_progress, log, overwri
     archive = None
     if end == total and rank == 0:
         archive = Path(out) if out is not None else run_dir / "weights.pt"
-        if best_episode == 0:
-            bar.write("no validation beat the classical rule: the archive holds the untrained "
-                      "network (validation.episode = 0)")
-        validation = {"score": best_score, "episode": best_episode,
-                      "improved_on_classical": best_episode > 0,
-                      "classical_score": classical["score"],
-                      "families": next((h["families"] for h in history
-                                        if h["episode"] == best_episode), classical["families"]),
-                      "classical_families": classical["families"]}
-        second = "newton_cg" if config["unroll"]["newton_cg"] else "quasi_newton"
-        export_network(final, archive, config, validation,
-                       {"training": {"episodes": total, "world_size": world,
-                                     "device": str(device)}, "second_order": [second]},
-                       trained=best_episode > 0)
+        _export_best(final, archive, config, (best_score, best_episode), classical, history,
+                     {"episodes": total, "world_size": world, "device": str(device)}, bar)
     if world > 1:
         import torch.distributed as dist
 

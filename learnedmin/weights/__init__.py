@@ -176,6 +176,54 @@ def read_metadata(weights="default"):
     return meta
 
 
+def _verified_bytes(weights, meta, trust, pt_path, label):
+    """The archive's bytes once its hash, its pin (bundled) or its code (unless ``trust``) are
+    checked: for a checked path archive, the reference's code with the archive's tensors."""
+    bundled = isinstance(weights, str) and weights in BUNDLED
+    reference = None if trust or bundled else _reference(meta, label)
+    limit = -1 if reference is None else reference.max_file_bytes + 1
+    with open(pt_path, "rb") as fh:
+        data = fh.read(limit)
+    if reference is not None and len(data) > reference.max_file_bytes:
+        raise WeightsError(
+            f"weights archive {label!r}: {pt_path.name} has more than the "
+            f"{reference.max_file_bytes} bytes an archive of its architecture can have"
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != meta["sha256"]:
+        raise WeightsError(
+            f"weights archive {label!r}: sha256 of {pt_path.name} is {digest[:12]}..., the "
+            f"metadata records {meta['sha256'][:12]}...; the file is truncated or was modified. "
+            "Re-export it, or reinstall learnedmin for the bundled weights"
+        )
+    if bundled and digest != _PINNED_SHA256[weights]:
+        raise WeightsError(
+            f"bundled weights archive {label!r}: sha256 of {pt_path.name} is {digest[:12]}..., "
+            f"but this learnedmin pins {_PINNED_SHA256[weights][:12]}...; the installed package "
+            "was modified. Reinstall learnedmin"
+        )
+    if reference is not None and digest not in _PINNED_SHA256.values():
+        data = _checked_archive(data, reference, label)
+    return data
+
+
+def _check_embedded(text, meta, pt_path, label):
+    """The metadata embedded in the archive must be the sidecar's (less its hash)."""
+    try:
+        embedded = json.loads(text or "{}")
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WeightsError(
+            f"weights archive {label!r}: cannot read the metadata embedded in {pt_path.name}: "
+            f"{exc}"
+        ) from exc
+    sidecar = {k: v for k, v in meta.items() if k != "sha256"}
+    if embedded != sidecar:
+        raise WeightsError(
+            f"weights archive {label!r}: the metadata embedded in {pt_path.name} differs from "
+            f"{pt_path.with_suffix('.json').name}; the two files do not belong together"
+        )
+
+
 def load(weights="default", trust=False):
     """Check and load an archive; return ``(module, metadata)``.
 
@@ -228,31 +276,7 @@ def load(weights="default", trust=False):
         raise TypeError(f"'trust' must be True or False; got {trust!r}")
     meta = read_metadata(weights)
     pt_path, _, label = _paths(weights)
-    bundled = isinstance(weights, str) and weights in BUNDLED
-    reference = None if trust or bundled else _reference(meta, label)
-    limit = -1 if reference is None else reference.max_file_bytes + 1
-    with open(pt_path, "rb") as fh:
-        data = fh.read(limit)
-    if reference is not None and len(data) > reference.max_file_bytes:
-        raise WeightsError(
-            f"weights archive {label!r}: {pt_path.name} has more than the "
-            f"{reference.max_file_bytes} bytes an archive of its architecture can have"
-        )
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != meta["sha256"]:
-        raise WeightsError(
-            f"weights archive {label!r}: sha256 of {pt_path.name} is {digest[:12]}..., the "
-            f"metadata records {meta['sha256'][:12]}...; the file is truncated or was modified. "
-            "Re-export it, or reinstall learnedmin for the bundled weights"
-        )
-    if bundled and digest != _PINNED_SHA256[weights]:
-        raise WeightsError(
-            f"bundled weights archive {label!r}: sha256 of {pt_path.name} is {digest[:12]}..., "
-            f"but this learnedmin pins {_PINNED_SHA256[weights][:12]}...; the installed package "
-            "was modified. Reinstall learnedmin"
-        )
-    if reference is not None and digest not in _PINNED_SHA256.values():
-        data = _checked_archive(data, reference, label)
+    data = _verified_bytes(weights, meta, trust, pt_path, label)
     extra = {_EXTRA: ""}
     try:
         with warnings.catch_warnings():
@@ -260,19 +284,7 @@ def load(weights="default", trust=False):
             module = torch.jit.load(io.BytesIO(data), map_location="cpu", _extra_files=extra)
     except RuntimeError as exc:
         raise WeightsError(f"weights archive {label!r}: cannot load it: {exc}") from exc
-    try:
-        embedded = json.loads(extra[_EXTRA] or "{}")
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise WeightsError(
-            f"weights archive {label!r}: cannot read the metadata embedded in {pt_path.name}: "
-            f"{exc}"
-        ) from exc
-    sidecar = {k: v for k, v in meta.items() if k != "sha256"}
-    if embedded != sidecar:
-        raise WeightsError(
-            f"weights archive {label!r}: the metadata embedded in {pt_path.name} differs from "
-            f"{pt_path.with_suffix('.json').name}; the two files do not belong together"
-        )
+    _check_embedded(extra[_EXTRA], meta, pt_path, label)
     module.eval()
     _check_module(module, meta, label)
     return module, meta
