@@ -426,7 +426,6 @@ def _ddp_worker(rank, world, port, run_dir, queue):
     dist.destroy_process_group()
 
 
-@pytest.mark.slow
 def test_two_process_training_with_gloo_keeps_ranks_in_step(tmp_path):
     import torch.multiprocessing as mp
 

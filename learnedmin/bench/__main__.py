@@ -25,6 +25,13 @@ examples:
 """
 
 
+def _prog():
+    """The name the command was started by: the script ``learnedmin-bench`` or the module."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "learnedmin-bench" if name.startswith("learnedmin-bench") \
+        else "python -m learnedmin.bench"
+
+
 def _csv(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -32,7 +39,7 @@ def _csv(text):
 def build_parser():
     """The argument parser (every option documented in ``--help``)."""
     p = argparse.ArgumentParser(
-        prog="python -m learnedmin.bench",
+        prog=_prog(),
         description="Benchmark learnedmin.learned against SciPy's minimizers and classical "
                     "baselines on named problem suites, counting real function, gradient and "
                     "Hessian-vector calls. Writes Markdown and JSON tables, Dolan-Moré "

@@ -203,6 +203,8 @@ def _train(args, command):
 
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun the summary is rank 0's alone
     print(f"unrolls: {result.episodes}, wall time {result.seconds:.1f} s, best validation "
           f"score {result.best_score:.4f} (classical {result.classical_score:.4f})")
     if result.archive is not None:
