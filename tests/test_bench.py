@@ -21,6 +21,7 @@ from learnedmin.bench import (
 )
 from learnedmin.bench import suites
 from learnedmin.bench.__main__ import build_parser, main
+from learnedmin.bench.analysis import summarize
 from learnedmin.bench.baselines import chebyshev_steps, heavy_ball, heavy_ball_theory
 from learnedmin.bench.methods import CustomMethod
 from learnedmin.problems.classic import Problem, quadratic, rosenbrock
@@ -30,10 +31,11 @@ class Tally:
     """Independent call counting, to check the counter against."""
 
     def __init__(self, p):
-        self.p, self.f, self.g = p, 0, 0
+        self.p, self.f, self.g, self.points = p, 0, 0, []
 
     def fun(self, x):
         self.f += 1
+        self.points.append(np.array(x, dtype=np.float64).tobytes())
         return self.p.fun(x)
 
     def jac(self, x):
@@ -78,6 +80,69 @@ def test_counter_agrees_with_an_independent_tally_through_scipy():
     assert (c.nfev, c.njev) == (tally.f, tally.g)
 
 
+def test_paired_counter_counts_each_call_of_fg_as_one_evaluation():
+    p = rosenbrock()
+    c = Counter(p, budget=4, paired=True)
+    fun, jac = c.callables()
+    assert jac is True
+    x = np.array(p.x0)
+    f0, g0 = fun(x)
+    assert f0 == p.fun(x) and np.array_equal(g0, p.jac(x))
+    fun(x)  # the same point again: a second evaluation, counted
+    c.hessp(x, np.ones(2))  # a Hessian-vector product is an evaluation too
+    assert (c.nfgev, c.nhev, c.evaluations, c.calls) == (2, 1, 3, 1)
+    assert (c.nfev, c.njev) == (0, 0)
+    fun(np.array([1.0, 1.0]))
+    assert c.trace == [(1, f0), (4, 0.0)]
+    assert c.time_in_calls > 0 and c.time_observing == 0
+    with pytest.raises(BudgetExhausted, match="budget of 4 evaluations"):
+        fun(x)
+    assert c.evaluations == 4
+
+
+def test_unpaired_counter_hands_out_separate_callables():
+    c = Counter(rosenbrock())
+    assert c.callables() == (c.fun, c.jac) and c.cost == c.calls
+
+
+def test_learned_with_jac_true_calls_fg_once_per_evaluation_and_never_twice_at_a_point():
+    from learnedmin import learned
+
+    p = rosenbrock()
+    tally = Tally(p)
+    c = Counter(Problem(name="t", n=2, fun=tally.fun, jac=tally.jac, x0=p.x0), paired=True)
+    fun, jac = c.callables()
+    res = minimize(fun, np.array(p.x0), jac=jac, method=learned)
+    assert res.success
+    assert c.evaluations == c.nfgev == tally.f == tally.g == res.nfev, \
+        (c.evaluations, tally.f, tally.g, res.nfev)
+    assert len(set(tally.points)) == len(tally.points), "a point was evaluated twice"
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS", "learned", "heavy-ball"])
+def test_both_cost_models_run_and_evaluations_match_the_calls_of_fg(method):
+    p = quadratic([1.0, 10.0, 100.0], seed=0)
+    rec = run_one(p, resolve_method(method), Settings(budget=2000))
+    run = rec["paired"]
+    assert rec["status"] == run["status"] == "converged", (rec["message"], run["message"])
+    assert rec["calls"] == rec["nfev"] + rec["njev"] + rec["nhev"] > 0
+    assert run["evaluations"] > 0 and run["trace"][-1][0] <= run["evaluations"]
+    assert run["f_final"] < 1e-10
+    if method == "heavy-ball":  # gradient only: one evaluation per gradient
+        assert run["evaluations"] == rec["njev"]
+    if method == "L-BFGS-B":  # f and g at every point, separately or together
+        assert rec["nfev"] == rec["njev"] == run["evaluations"]
+
+
+def test_methods_without_a_gradient_are_not_run_with_jac_true():
+    rec = run_one(rosenbrock(), resolve_method("Nelder-Mead"), Settings(budget=50))
+    assert rec["status"] in ("stopped", "budget") and rec["calls"] > 0
+    assert rec["paired"]["status"] == "n/a"
+    assert rec["paired"]["message"] == "takes no gradient"
+    assert run_one(rosenbrock(), resolve_method("CG"), Settings(), paired=False).get("paired") \
+        is None
+
+
 # --------------------------------------------------------------------------- profiles
 
 
@@ -103,7 +168,7 @@ def test_performance_profile_rejects_bad_input():
 def _record(method, problem, f_final, trace, f_star=None, calls=100, status="converged"):
     return {"suite": "s", "problem": problem, "method": method, "f_star": f_star,
             "status": status, "f_final": f_final, "f_best": min([f for _, f in trace] + [f_final]),
-            "trace": trace, "calls": calls}
+            "trace": trace, "calls": calls, "overhead": None, "nit": None, "flags": []}
 
 
 def test_mark_solved_uses_the_best_value_found_and_the_first_crossing():
@@ -115,6 +180,22 @@ def test_mark_solved_uses_the_best_value_found_and_the_first_crossing():
     assert recs[0]["solved"] and recs[0]["calls_to_solve"] == 7
     assert not recs[1]["solved"] and recs[1]["calls_to_solve"] is None
     assert recs[2]["ref_source"] == "known" and not recs[2]["solved"]
+
+
+def test_mark_solved_counts_evaluations_in_the_paired_run_against_one_reference():
+    paired = {"status": "converged", "f_final": 1.0, "f_best": 1.0, "evaluations": 6,
+              "trace": [(1, 5.0), (5, 1.0)], "overhead": None, "nit": None, "flags": []}
+    recs = [dict(_record("a", "p", 1.5, [(1, 5.0), (3, 1.5)]), paired=paired),
+            _record("b", "p", 1.0 + 1e-7, [(1, 5.0), (8, 1.0 + 1e-7)])]
+    mark_solved(recs, tol=1e-6)
+    assert recs[0]["f_ref"] == recs[1]["f_ref"] == 1.0  # the lowest value of either run
+    assert not recs[0]["solved"] and recs[1]["solved"] and recs[1]["calls_to_solve"] == 8
+    assert paired["solved"] and paired["evaluations_to_solve"] == 5
+    summary = {row["method"]: row for row in summarize(recs, ["a", "b"], reference="a")}
+    assert summary["a"]["evaluations"]["solved"] == 1
+    assert summary["a"]["evaluations"]["median_evaluations"] == 5
+    assert summary["b"]["evaluations"]["applicable"] == 0  # no paired run
+    assert summary["b"]["median_calls"] == 8
 
 
 # --------------------------------------------------------------------------- methods
@@ -257,6 +338,10 @@ def test_quick_suite_writes_tables_json_and_plots(tmp_path, capsys):
     assert any(line.startswith("learned ") for line in out.splitlines()) and "ρ(1)" in out
     page = (tmp_path / "index.md").read_text()
     assert "python -m learnedmin.bench" in page and "### Calls to solve" in page
+    assert "### Evaluations to solve" in page and "median evaluations / L-BFGS-B (n)" in page
+    header = next(line for line in out.splitlines() if line.startswith("method "))
+    assert "median calls" in header and "median evals" in header
+    assert header.count("vs L-BFGS-B") == 2
     data = json.loads((tmp_path / "results.json").read_text())
     n_problems = len(suites.suite_problems("quick"))
     methods = data["methods"]
@@ -264,10 +349,14 @@ def test_quick_suite_writes_tables_json_and_plots(tmp_path, capsys):
     summary = {row["method"]: row for row in data["suites"]["quick"]["summary"]}
     assert summary["learned"]["solved"] >= n_problems // 2
     assert summary["L-BFGS-B"]["applicable"] == n_problems
+    assert summary["learned"]["evaluations"]["solved"] >= n_problems // 2
+    assert summary["L-BFGS-B"]["evaluations"]["applicable"] == n_problems
     for run in data["runs"]:
         assert run["status"] in ("converged", "stopped", "budget", "n/a")
+        assert run["paired"]["status"] in ("converged", "stopped", "budget", "n/a")
         if run["status"] != "n/a":
             assert run["calls"] == run["nfev"] + run["njev"] + run["nhev"] > 0
+            assert run["paired"]["evaluations"] > 0
     pytest.importorskip("matplotlib")
     assert (tmp_path / "profile_quick.png").stat().st_size > 1000
     assert (tmp_path / "convergence_quick.png").stat().st_size > 1000

@@ -42,7 +42,8 @@ def build_parser():
         prog=_prog(),
         description="Benchmark learnedmin.learned against SciPy's minimizers and classical "
                     "baselines on named problem suites, counting real function, gradient and "
-                    "Hessian-vector calls. Writes Markdown and JSON tables, Dolan-Moré "
+                    "Hessian-vector calls, and evaluations of f and g together (every method "
+                    "that takes a gradient runs a second time with jac=True). Writes Markdown and JSON tables, Dolan-Moré "
                     "performance profiles and PNG plots.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", nargs="?", default="run",
@@ -73,8 +74,8 @@ def build_parser():
                    help="write index.md, results.json and PNG plots (overhead: overhead.md and "
                         "overhead.json) into DIR")
     p.add_argument("--budget", type=int, default=Settings.budget, metavar="CALLS",
-                   help="counted calls (f + gradient + Hessian-vector products) per run "
-                        f"(default {Settings.budget})")
+                   help="counted calls (f + gradient + Hessian-vector products) per run, and "
+                        f"evaluations per run with jac=True (default {Settings.budget})")
     p.add_argument("--tol", type=float, default=Settings.tol,
                    help="a run solves a problem when f - f_ref <= TOL * max(1, |f_ref|) "
                         f"(default {Settings.tol:g})")
@@ -82,7 +83,8 @@ def build_parser():
                    help=f"gradient tolerance given to every method that has one "
                         f"(default {Settings.gtol:g})")
     p.add_argument("--reference", default="L-BFGS-B", metavar="METHOD",
-                   help="method the 'median calls ratio' column divides by (default L-BFGS-B)")
+                   help="method the 'vs' columns (median calls and evaluations ratios) divide "
+                        "by (default L-BFGS-B)")
     p.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
     p.add_argument("--repeats", type=int, default=5, metavar="N",
                    help="overhead: runs per method at n = 10 (3 at n = 10^6); medians are "

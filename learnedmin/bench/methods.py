@@ -3,7 +3,8 @@
 A :class:`Method` says whether it applies to a problem (Newton-CG needs ``hessp``, BFGS a dense
 ``n x n`` matrix, Chebyshev steps a known spectrum), prepares its parameters before the clock
 starts (the baselines' tuning) and solves through :func:`scipy.optimize.minimize` with the
-benchmark's counted callables.
+benchmark's counted callables: separate ``fun`` and ``jac``, or (a counter with ``paired``) one
+function returning ``(f, g)`` and ``jac=True``, as :meth:`Counter.callables` gives them.
 
 Names resolved by :func:`resolve_method`:
 
@@ -67,6 +68,8 @@ class Method:
 
     #: Whether the method is handed ``hessp`` (and so only applies where a problem has one).
     uses_hessp = False
+    #: Whether the method takes a gradient, and so ``(f, g)`` from one function with ``jac=True``.
+    pairs = True
 
     def __init__(self, name, description):
         self.name = name
@@ -78,12 +81,17 @@ class Method:
             return "needs hessp"
         return None
 
+    def applies_paired(self):
+        """``None`` if the method can take ``(f, g)`` from one function, else the reason."""
+        return None if self.pairs else "takes no gradient"
+
     def prepare(self, problem, settings):
         """Parameters fixed before the run (not timed, calls not counted)."""
         return {}
 
     def solve(self, counter, x0, params, settings):
-        """Run on the counted problem; return a :class:`scipy.optimize.OptimizeResult`."""
+        """Run on the counted problem (``counter.callables()``); return a
+        :class:`scipy.optimize.OptimizeResult`."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -120,6 +128,7 @@ class ScipyMethod(Method):
     def __init__(self, name):
         key = name.lower()
         self.uses_jac, self.uses_hessp, self.option_map = SCIPY_METHODS[key]
+        self.pairs = self.uses_jac
         super().__init__(name, f"scipy.optimize.minimize(method={name!r})")
         self.key = key
 
@@ -133,12 +142,13 @@ class ScipyMethod(Method):
     def solve(self, counter, x0, params, settings):
         options = {k: getattr(settings, v) if isinstance(v, str) else v
                    for k, v in self.option_map.items()}
+        fun, jac = counter.callables()
         kwargs = {}
         if self.uses_jac:
-            kwargs["jac"] = counter.jac
+            kwargs["jac"] = jac
         if self.uses_hessp:
             kwargs["hessp"] = counter.hessp
-        return minimize(counter.fun, x0, method=self.key, options=options, **kwargs)
+        return minimize(fun, x0, method=self.key, options=options, **kwargs)
 
 
 def _accepts(func, name):
@@ -179,8 +189,8 @@ class CustomMethod(Method):
         if _accepts(method, "gtol"):
             options["gtol"] = settings.gtol
         hessp = counter.hessp if self.uses_hessp else None
-        return minimize(counter.fun, x0, jac=counter.jac, hessp=hessp, method=method,
-                        options=options)
+        fun, jac = counter.callables()
+        return minimize(fun, x0, jac=jac, hessp=hessp, method=method, options=options)
 
 
 class MomentumMethod(Method):
@@ -203,7 +213,8 @@ class MomentumMethod(Method):
     def solve(self, counter, x0, params, settings):
         opts = {"step": params["step"], "momentum": params["momentum"], "gtol": settings.gtol,
                 "maxiter": settings.budget}
-        return minimize(counter.fun, x0, jac=counter.jac, method=self.func, options=opts)
+        fun, jac = counter.callables()
+        return minimize(fun, x0, jac=jac, method=self.func, options=opts)
 
 
 class ChebyshevMethod(Method):
@@ -217,8 +228,8 @@ class ChebyshevMethod(Method):
     def solve(self, counter, x0, params, settings):
         opts = {"spectrum": tuple(counter.problem.spectrum), "period": settings.chebyshev_period,
                 "gtol": settings.gtol, "maxiter": settings.budget}
-        return minimize(counter.fun, x0, jac=counter.jac, method=baselines.chebyshev,
-                        options=opts)
+        fun, jac = counter.callables()
+        return minimize(fun, x0, jac=jac, method=baselines.chebyshev, options=opts)
 
 
 def _learned():

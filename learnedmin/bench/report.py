@@ -11,7 +11,7 @@ import textwrap
 
 import numpy as np
 
-from .analysis import TAUS, summarize
+from .analysis import COST_MODELS, TAUS, run_in, summarize
 
 __all__ = ["environment", "summary_table", "problem_table", "flagged_table", "write_json",
            "markdown_report", "screen_report"]
@@ -72,21 +72,42 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
+def _ratio(row):
+    """``"ratio (n)"`` of a summary row, ``–`` without one."""
+    if row is None or row["median_ratio"] is None:
+        return "–"
+    return f"{row['median_ratio']:.2f} ({row['common']})"
+
+
+def _evaluations(row):
+    """The evaluations part of a summary row, ``None`` where the method has no such runs."""
+    e = row.get("evaluations")
+    return e if e is not None and e["applicable"] else None
+
+
 def summary_table(summary, reference="L-BFGS-B"):
-    """Markdown table of :func:`learnedmin.bench.analysis.summarize` rows."""
-    header = (["method", "solved", "ran on"] + [f"ρ({t:g})" for t in TAUS]
-              + [f"median calls / {reference} (n)", "overhead / iteration", "flagged runs"])
+    """Markdown table of :func:`learnedmin.bench.analysis.summarize` rows, both cost models."""
+    header = (["method", "solved", "solved, jac=True", "ran on", "median calls",
+               f"median calls / {reference} (n)", "median evaluations",
+               f"median evaluations / {reference} (n)"] + [f"ρ({t:g})" for t in TAUS]
+              + ["overhead / iteration", "flagged runs"])
     rows = []
     for s in summary:
-        ratio = "–" if s["median_ratio"] is None else f"{s['median_ratio']:.2f} ({s['common']})"
-        rows.append([f"`{s['method']}`", f"{s['solved']}/{s['problems']}", s["applicable"]]
+        e = _evaluations(s)
+        rows.append([f"`{s['method']}`", f"{s['solved']}/{s['problems']}",
+                     "n/a" if e is None else f"{e['solved']}/{s['problems']}", s["applicable"],
+                     _fmt(s["median_calls"], "g"), _ratio(s),
+                     "n/a" if e is None else _fmt(e["median_evaluations"], "g"), _ratio(e)]
                     + [f"{s['rho'][t]:.2f}" for t in TAUS]
-                    + [ratio, _seconds(s["overhead_per_iter"]), s["flags"]])
+                    + [_seconds(s["overhead_per_iter"]),
+                       s["flags"] + (0 if e is None else e["flags"])])
     return _table(header, rows)
 
 
-def problem_table(records, methods):
-    """Problems x methods: calls to solve, ``✗`` unsolved (with the final gap), ``n/a``, ``†`` flagged."""
+def problem_table(records, methods, model="calls"):
+    """Problems x methods: cost to solve in ``model``, ``✗`` unsolved (with the final gap),
+    ``n/a``, ``†`` flagged."""
+    to_solve = COST_MODELS[model][1]
     by_problem = {}
     for r in records:
         by_problem.setdefault(r["problem"], {})[r["method"]] = r
@@ -97,11 +118,11 @@ def problem_table(records, methods):
         row = [f"`{name}`", first["n"], "–" if f_ref is None else
                f"{_fmt(f_ref)}{'' if first.get('ref_source') == 'known' else '*'}"]
         for m in methods:
-            r = runs.get(m)
+            r = None if m not in runs else run_in(runs[m], model)
             if r is None or r["status"] == "n/a":
                 cell = "n/a"
             elif r["solved"]:
-                cell = str(r["calls_to_solve"])
+                cell = str(r[to_solve])
             elif r["f_final"] is not None and f_ref is not None and np.isfinite(r["f_final"]):
                 cell = f"✗ {_fmt(r['f_final'] - f_ref, '.1e')}"
             else:
@@ -114,14 +135,19 @@ def problem_table(records, methods):
 
 
 def flagged_table(records):
-    """Markdown table of flagged runs (``None`` if there are none)."""
-    rows = [[f"`{r['method']}`", f"`{r['problem']}`", r["status"], ", ".join(r["flags"]),
-             (r["message"] + ("; " + "; ".join(r["warnings"]) if r["warnings"] else ""))
-             .replace("|", "/")[:160]]
-            for r in records if r["flags"]]
+    """Markdown table of flagged runs, both cost models (``None`` if there are none)."""
+    rows = []
+    for r in records:
+        for model in COST_MODELS:
+            run = run_in(r, model)
+            if run is None or not run["flags"]:
+                continue
+            text = run["message"] + ("; " + "; ".join(run["warnings"]) if run["warnings"] else "")
+            rows.append([f"`{r['method']}`", f"`{r['problem']}`", model, run["status"],
+                         ", ".join(run["flags"]), text.replace("|", "/")[:160]])
     if not rows:
         return None
-    return _table(["method", "problem", "status", "flags", "message"], rows)
+    return _table(["method", "problem", "counted in", "status", "flags", "message"], rows)
 
 
 def _thin(trace, keep=60):
@@ -153,6 +179,9 @@ def write_json(path, results):
     """
     data = dict(results)
     data["runs"] = [dict(r, trace=_thin(r["trace"])) for r in results["runs"]]
+    for r in data["runs"]:
+        if r.get("paired") is not None:
+            r["paired"] = dict(r["paired"], trace=_thin(r["paired"]["trace"]))
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(_jsonable(data), fh, indent=1, allow_nan=False)
         fh.write("\n")
@@ -189,28 +218,43 @@ def markdown_report(results, plots=None):
         "",
         "## How to read these tables",
         "",
-        f"* Every method gets the same counted callables and a budget of {settings['budget']} "
-        "calls; a *call* is one evaluation of `f`, of the gradient or of a Hessian-vector "
-        "product, counted where it reaches the problem (not taken from `nfev`).",
+        "* Every method runs twice, with the same counted callables each time (counts are taken "
+        "where calls reach the problem, not from `nfev`). Counted in *calls*: "
+        "`minimize(fun, x0, jac=jac, ...)`, and a call is one evaluation of `f`, of the "
+        "gradient or of a Hessian-vector product. Counted in *evaluations*: "
+        "`minimize(fg, x0, jac=True, ...)` with `fg(x)` returning `(f, g)`, as a user whose "
+        "code computes both at once runs it, and an evaluation is one call of `fg` (one point "
+        "where `f` and `g` were computed together; a Hessian-vector product counts as one "
+        "too). SciPy's methods and `learned` call `fg` once per point they ask for; every call "
+        "that really happens is counted. Methods without a gradient are `n/a` in evaluations. "
+        f"The budget is {settings['budget']} calls, or evaluations.",
         f"* A run **solves** a problem when its final value satisfies "
         f"`f - f_ref <= {settings['tol']:g} * max(1, |f_ref|)`; `f_ref` is the known minimum, "
         "or (marked `*`) the lowest value any method evaluated. Methods with a gradient "
         f"tolerance get `gtol = {settings['gtol']:g}`.",
-        "* The cost of a solving run is the number of calls until it first evaluated a point "
-        "within that tolerance (so stopping rules do not decide the comparison). In the "
-        "problem tables a number is that cost, `✗ gap` a run that did not solve (with its final "
-        "`f - f_ref`), `n/a` a method that does not apply, `†` a flagged run.",
-        "* ρ(τ) is the Dolan–Moré performance profile: the fraction of problems a method solves "
-        "within τ times the calls of the best method on that problem. Problems no method solves "
-        "count in every denominator; `n/a` counts as not solved.",
-        "* *ran on* counts the problems a method applies to (`n/a` elsewhere); *median calls / "
-        "reference (n)* is the median, over the n problems both solve, of a method's calls to "
+        "* The cost of a solving run is the number of calls (evaluations) until it first "
+        "evaluated a point within that tolerance (so stopping rules do not decide the "
+        "comparison). In the problem tables a number is that cost, `✗ gap` a run that did not "
+        "solve (with its final `f - f_ref`), `n/a` a method that does not apply, `†` a flagged "
+        "run. *solved* counts the runs with separate `fun` and `jac`, *solved, jac=True* the "
+        "runs with `fg`.",
+        "* ρ(τ) is the Dolan–Moré performance profile, in calls: the fraction of problems a "
+        "method solves within τ times the calls of the best method on that problem. Problems no "
+        "method solves count in every denominator; `n/a` counts as not solved.",
+        "* *ran on* counts the problems a method applies to (`n/a` elsewhere); *median calls* "
+        "is the median of a method's calls to solve over the problems it solves; *median calls "
+        "/ reference (n)* the median, over the n problems both solve, of a method's calls to "
         "solve divided by the reference method's.",
+        "* *median evaluations* and *median evaluations / reference (n)* are the same in "
+        "evaluations, over the runs with `jac=True`.",
         "* *overhead / iteration* is the median over runs of (wall time − time inside `f`, "
         "gradient and Hessian-vector calls) / iterations.",
         "* A run is *flagged* when it ends above `f(x0)`, with a non-finite value, with an error "
-        "or with warnings; flagged runs are listed per suite.",
-        "* `learned` is `learnedmin.learned` (gradient only); `fixed-weights` is the ablation "
+        "or with warnings; *flagged runs* counts them in both cost models, and they are listed "
+        "per suite.",
+        "* `learned` is `learnedmin.learned` (gradient only; with `jac=True` it asks for `f` "
+        "and `g` together at every line-search trial and, by default there, does not refine "
+        "accepted trials); `fixed-weights` is the ablation "
         "`LearnedMinimizer(weights=FixedWeights((0, 0, 1)))`: the same loop and safeguard without "
         "the network. `heavy-ball` and `nesterov` use the optimal parameters from the spectrum "
         "`(mu, L)` on quadratics and otherwise the best point of a 6 × 4 grid "
@@ -241,32 +285,39 @@ def markdown_report(results, plots=None):
         if "convergence" in p:
             out += [f"![convergence, {suite}]({p['convergence']})", ""]
         out += ["### Calls to solve", "", problem_table(data["records"], data["methods"]), ""]
+        if any("paired" in r for r in data["records"]):
+            out += ["### Evaluations to solve (`jac=True`)", "",
+                    problem_table(data["records"], data["methods"], "evaluations"), ""]
         flagged = flagged_table(data["records"])
         if flagged:
             out += ["### Flagged runs", "", flagged, ""]
     return "\n".join(out)
 
 
-def median_calls(records, method):
-    """Median ``calls_to_solve`` of ``method`` over the problems it solved (``None`` if none)."""
-    calls = [r["calls_to_solve"] for r in records if r["method"] == method and r["solved"]]
-    return float(np.median(calls)) if calls else None
+def median_calls(records, method, model="calls"):
+    """Median cost to solve of ``method`` in ``model`` over the problems it solved (``None`` if
+    none)."""
+    to_solve = COST_MODELS[model][1]
+    costs = [run[to_solve] for run in (run_in(r, model) for r in records if r["method"] == method)
+             if run is not None and run.get("solved")]
+    return float(np.median(costs)) if costs else None
 
 
 #: The columns of the screen table and what each means (the legend under it).
 SCREEN_COLUMNS = (
     ("solved", "runs ending with f - f_ref <= {tol:g} * max(1, |f_ref|); f_ref is the known "
                "minimum, else the lowest f any method reached"),
-    ("ran", "problems it applies to (Newton-CG, trust-ncg: need hessp; chebyshev: a known "
-            "spectrum)"),
+    ("ran", "problems it applies to (Newton-CG, trust-ncg: need hessp; chebyshev: a spectrum)"),
     ("median calls", "calls = nfev + njev + nhev (evaluations of f, gradient, Hessian-vector "
                      "products) until f first met that tolerance, median over the problems it "
                      "solved (budget {budget})"),
-    ("vs {reference}", "median of its calls / {reference}'s over the (k) problems both solved; "
-                       "below 1: fewer calls"),
+    ("median evals", "a second run, minimize(fg, x0, jac=True) with fg(x) = (f, g): evaluations "
+                     "= calls of fg (and hessp) until that tolerance, median over the (k) solved"),
+    ("vs {reference}", "its calls (evaluations) / {reference}'s, median over the (k) both "
+                       "solved; < 1: cheaper"),
     ("ρ(1) ρ(4)", "share of the problems it solved within 1 (4) times the calls of the cheapest "
                   "method"),
-    ("flagged", "runs ending above f(x0), non-finite, in error or with warnings (see --out DIR)"),
+    ("flagged", "runs (either count) ending above f(x0), non-finite, in error or with warnings"),
 )
 _SCREEN_TAUS = (1.0, 4.0)
 
@@ -279,16 +330,21 @@ def _aligned(header, rows):
 
 
 def screen_table(summary, records, reference="L-BFGS-B"):
-    """The summary as aligned plain-text lines: solved, ran, median calls, ratio, ρ, flagged."""
-    header = (["method", "solved", "ran", "median calls", f"vs {reference}"]
-              + [f"ρ({t:g})" for t in _SCREEN_TAUS] + ["flagged"])
+    """The summary as aligned plain-text lines: solved, ran, median calls and evaluations, their
+    ratios, ρ, flagged."""
+    header = ["method", "solved", "ran", "median calls", f"vs {reference}", "median evals",
+              f"vs {reference}", "ρ(1) ρ(4)", "flagged"]
     rows = []
     for s in summary:
         calls = median_calls(records, s["method"])
-        ratio = "–" if s["median_ratio"] is None else f"{s['median_ratio']:.2f} ({s['common']})"
+        e = _evaluations(s)
+        evals = median_calls(records, s["method"], "evaluations") if e else None
         rows.append([s["method"], f"{s['solved']}/{s['problems']}", s["applicable"],
-                     "–" if calls is None else f"{calls:g}", ratio]
-                    + [f"{s['rho'][t]:.2f}" for t in _SCREEN_TAUS] + [s["flags"]])
+                     "–" if calls is None else f"{calls:g}", _ratio(s),
+                     "n/a" if e is None else "–" if evals is None else
+                     f"{evals:g} ({e['solved']})", _ratio(e),
+                     " ".join(f"{s['rho'][t]:.2f}" for t in _SCREEN_TAUS),
+                     s["flags"] + (0 if e is None else e["flags"])])
     return _aligned(header, rows)
 
 

@@ -1,4 +1,8 @@
-"""Run methods on problems: one counted, timed run per (problem, method), optionally in parallel.
+"""Run methods on problems: one counted, timed run per (problem, method) and cost model, optionally
+in parallel.
+
+Each method runs twice: with separate ``fun`` and ``jac`` (counting calls) and, if it takes a
+gradient, with one function returning ``(f, g)`` and ``jac=True`` (counting evaluations).
 
 A run record is a plain dict (JSON-ready apart from the trace, a list of pairs), so records travel
 between processes and into the reports unchanged.
@@ -29,8 +33,8 @@ def _value(fun, x):
             return math.nan
 
 
-def run_one(problem, method, settings, suite=""):
-    """Run ``method`` on ``problem`` once and return the run record.
+def run_one(problem, method, settings, suite="", paired=True):
+    """Run ``method`` on ``problem`` once per cost model and return the run record.
 
     Parameters
     ----------
@@ -39,6 +43,9 @@ def run_one(problem, method, settings, suite=""):
     settings : Settings
     suite : str
         Name of the suite, copied into the record.
+    paired : bool
+        Also run the method the way a user whose function returns ``(f, g)`` runs it
+        (``jac=True``), counting evaluations, into ``record["paired"]``.
 
     Returns
     -------
@@ -47,7 +54,10 @@ def run_one(problem, method, settings, suite=""):
         or ``n/a``), ``message, nfev, njev, nhev, calls, nit, wall, time_in_calls, overhead``
         (seconds outside the problem's calls), ``f0, f_final, f_best, f_star, params, warnings,
         flags`` (``above_f0``, ``nonfinite``, ``error``, ``warnings``) and ``trace`` (``(calls,
-        f)`` at every new lowest ``f``).
+        f)`` at every new lowest ``f``): the run with separate ``fun`` and ``jac``. With
+        ``paired``, ``paired`` is the run with ``jac=True``: ``status, message, evaluations``
+        (``nfgev + nhev``), ``nit, wall, time_in_calls, overhead, f_final, f_best, warnings,
+        flags`` and ``trace`` (``(evaluations, f)``).
     """
     rec = {"suite": suite, "problem": problem.name, "n": int(len(problem.x0)),
            "method": method.name, "f_star": problem.f_star, "status": "n/a", "message": "",
@@ -57,51 +67,93 @@ def run_one(problem, method, settings, suite=""):
     reason = method.applies(problem, settings)
     if reason is not None:
         rec["message"] = reason
+        if paired:
+            rec["paired"] = _paired_record(status="n/a", message=reason)
         return rec
     x0 = np.array(problem.x0, dtype=np.float64)
     rec["f0"] = _value(problem.fun, x0)
+    params = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res, counter, elapsed = None, None, 0.0
         try:
             params = method.prepare(problem, settings)
-            rec["params"] = {k: (float(v) if isinstance(v, (float, np.floating)) else v)
-                             for k, v in params.items()}
-            counter = Counter(problem, budget=settings.budget)
-            t0 = time.perf_counter()
+        except Exception as exc:  # noqa: BLE001 - one failing run must not end the benchmark
+            rec["status"], rec["message"] = "error", f"{type(exc).__name__}: {exc}"
+    prepared = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    if params is None:  # prepare() failed before the run started
+        rec["warnings"] = prepared
+        rec["flags"] = ["error"] + (["warnings"] if prepared else [])
+        if paired:
+            rec["paired"] = _paired_record(status="error", message=rec["message"],
+                                           flags=["error"])
+        return rec
+    rec["params"] = {k: (float(v) if isinstance(v, (float, np.floating)) else v)
+                     for k, v in params.items()}
+    run = _counted_run(problem, method, params, settings, x0, rec["f0"], paired=False)
+    run["warnings"] = sorted(set(prepared) | set(run["warnings"]))
+    if run["warnings"] and "warnings" not in run["flags"]:
+        run["flags"].append("warnings")
+    rec.update({k: run[k] for k in rec if k in run})
+    if paired:
+        reason = method.applies_paired()
+        if reason is not None:
+            rec["paired"] = _paired_record(status="n/a", message=reason)
+        else:
+            run = _counted_run(problem, method, params, settings, x0, rec["f0"], paired=True)
+            rec["paired"] = _paired_record(**{k: run[k] for k in _paired_record() if k in run})
+    return rec
+
+
+def _paired_record(**fields):
+    """The ``paired`` part of a run record: defaults, updated with ``fields``."""
+    rec = {"status": "n/a", "message": "", "evaluations": 0, "nit": None, "wall": None,
+           "time_in_calls": None, "overhead": None, "f_final": None, "f_best": None,
+           "warnings": [], "flags": [], "trace": []}
+    rec.update(fields)
+    return rec
+
+
+def _counted_run(problem, method, params, settings, x0, f0, paired):
+    """One counted, timed run of ``method`` from ``x0``; the fields of a record it determines."""
+    out = {"status": "n/a", "message": "", "flags": []}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = None
+        counter = Counter(problem, budget=settings.budget, paired=paired)
+        t0 = time.perf_counter()
+        try:
             try:
                 res = method.solve(counter, x0.copy(), params, settings)
             finally:
                 elapsed = time.perf_counter() - t0
-            rec["status"] = "converged" if res.get("success", False) else "stopped"
-            rec["message"] = str(res.get("message", ""))
+            out["status"] = "converged" if res.get("success", False) else "stopped"
+            out["message"] = str(res.get("message", ""))
         except BudgetExhausted as exc:
-            rec["status"], rec["message"] = "budget", str(exc)
+            out["status"], out["message"] = "budget", str(exc)
         except Exception as exc:  # noqa: BLE001 - one failing run must not end the benchmark
-            rec["status"], rec["message"] = "error", f"{type(exc).__name__}: {exc}"
-            rec["flags"].append("error")
-    rec["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
-    if rec["warnings"]:
-        rec["flags"].append("warnings")
-    if counter is None:  # prepare() failed before the run started
-        return rec
+            out["status"], out["message"] = "error", f"{type(exc).__name__}: {exc}"
+            out["flags"].append("error")
+    out["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    if out["warnings"]:
+        out["flags"].append("warnings")
     wall = elapsed - counter.time_observing
-    rec.update(nfev=counter.nfev, njev=counter.njev, nhev=counter.nhev, calls=counter.calls,
-               wall=wall, time_in_calls=counter.time_in_calls,
-               overhead=max(wall - counter.time_in_calls, 0.0), trace=list(counter.trace))
+    out.update(nfev=counter.nfev, njev=counter.njev, nhev=counter.nhev, calls=counter.calls,
+               evaluations=counter.evaluations, wall=wall, time_in_calls=counter.time_in_calls,
+               overhead=max(wall - counter.time_in_calls, 0.0), trace=list(counter.trace),
+               nit=None)
     if res is not None and res.get("nit") is not None:
-        rec["nit"] = int(res["nit"])
+        out["nit"] = int(res["nit"])
     if res is not None and "x" in res:
-        rec["f_final"] = _value(problem.fun, res["x"])
+        out["f_final"] = _value(problem.fun, res["x"])
     else:
-        rec["f_final"] = counter.best_f if np.isfinite(counter.best_f) else math.nan
-    finite_best = [f for _, f in counter.trace] + [rec["f_final"]]
-    rec["f_best"] = min((f for f in finite_best if np.isfinite(f)), default=math.nan)
-    if not np.isfinite(rec["f_final"]):
-        rec["flags"].append("nonfinite")
-    elif np.isfinite(rec["f0"]) and rec["f_final"] > rec["f0"]:
-        rec["flags"].append("above_f0")
-    return rec
+        out["f_final"] = counter.best_f if np.isfinite(counter.best_f) else math.nan
+    finite_best = [f for _, f in counter.trace] + [out["f_final"]]
+    out["f_best"] = min((f for f in finite_best if np.isfinite(f)), default=math.nan)
+    if not np.isfinite(out["f_final"]):
+        out["flags"].append("nonfinite")
+    elif np.isfinite(f0) and out["f_final"] > f0:
+        out["flags"].append("above_f0")
+    return out
 
 
 _WARM = set()
@@ -117,13 +169,14 @@ def _warm_up(method, settings):
 
     tiny = ellipsoid(4, 10.0)
     if method.applies(tiny, settings) is None:
-        with warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
-            try:
-                method.solve(Counter(tiny, budget=50), np.array(tiny.x0),
-                             method.prepare(tiny, settings), settings)
-            except Exception:  # noqa: BLE001 - the timed run will report the failure
-                pass
+        for paired in (False, method.applies_paired() is None):
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("always")
+                try:
+                    method.solve(Counter(tiny, budget=50, paired=paired), np.array(tiny.x0),
+                                 method.prepare(tiny, settings), settings)
+                except Exception:  # noqa: BLE001 - the timed run will report the failure
+                    pass
 
 
 def _task(suite, problem_name, method_spec, settings):
