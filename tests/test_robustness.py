@@ -109,3 +109,87 @@ def test_blocked_rows_of_a_batch_run_as_they_run_alone():
         alone = minimize_batch(fun, x0[i:i + 1], args=(shifts[i:i + 1],), jac=jac)
         assert_allclose(res.x[i], alone.x[0], rtol=0, atol=1e-8)
         assert abs(res.nfev[i] - alone.nfev[0]) <= 5, (res.nfev, alone.nfev)
+
+
+# --- Invariance under f -> a f + b and x -> Q x -------------------------------------------------
+#
+# Every decision of the iteration reads f through differences, ratios and tests against the
+# rounding of f, so the iterates of f and of a f + b (a > 0), and of f and f(Q' y), agree up to
+# rounding. Compared while both runs iterate (maxiter caps them; gtol = 0, since the infinity norm
+# of gtol is not rotation invariant), on well-conditioned problems, relative to the scale of the
+# run (the largest iterate).
+
+INVARIANCE_ITERATIONS = 5
+INVARIANCE_RTOL = 1e-9
+# f -> a f + b changes the rounding of every value of f, and the refinement's step fraction
+# -slope / 2 (f(x + alpha p) - f(x) - slope) amplifies it where the curvature term is a small
+# difference of values (a long extrapolated step): about 40-fold per iteration on condition-100
+# quadratics, even for b = 0. A rotation changes only the rounding of inner products.
+INVARIANCE_RTOL_F = 1e-6
+
+
+def _problem(kind, seed, n, cond):
+    """A convex quadratic or a sum of log-cosh terms of an SPD map, with condition ``cond``."""
+    rng = np.random.default_rng(seed)
+    A = random_spd(rng, n, cond)
+    b = rng.standard_normal(n)
+    x0 = rng.standard_normal(n)
+    if kind == "quadratic":
+        return (lambda x: 0.5 * x @ A @ x - b @ x), (lambda x: A @ x - b), x0
+
+    def fun(x):
+        r = A @ x - b
+        return np.sum(np.logaddexp(r, -r) - np.log(2.0))
+
+    return fun, (lambda x: A.T @ np.tanh(A @ x - b)), x0
+
+
+def _iterates(fun, jac, x0):
+    """The iterates of the first INVARIANCE_ITERATIONS iterations, up to the first whose gradient
+    norm is below 1e-3 of the start's: beyond it the steps are decided by differences of f near
+    its rounding level, which a shift or a rotation changes."""
+    res = minimize(fun, x0, jac=jac, method=learned,
+                   options={"gtol": 0.0, "maxiter": INVARIANCE_ITERATIONS, "return_all": True})
+    g0 = np.linalg.norm(jac(x0))
+    kept = []
+    for x in res.allvecs:
+        kept.append(x)
+        if np.linalg.norm(jac(x)) <= 1e-3 * g0:
+            break
+    return np.array(kept)
+
+
+def _assert_same_iterates(actual, desired, rtol=INVARIANCE_RTOL):
+    k = min(len(actual), len(desired))
+    assert k >= 2
+    scale = np.max(np.abs(desired))
+    gap = np.max(np.abs(actual[:k] - desired[:k]), axis=1) / scale
+    assert np.all(gap <= rtol), f"relative gaps per iteration: {gap}"
+
+
+problem_kinds = st.sampled_from(["quadratic", "logcosh"])
+seeds = st.integers(0, 2**32 - 1)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the refinement is used only where f(x + alpha p) - f(x) - slope exceeds REFINE_RESOLUTION "
+    "|f(x)| (1e-8, pinned by tests/test_safeguard.py): a shift f + b switches it off far above "
+    "the rounding of f and moves the iterates (0.21 relative at n = 1, a = 1e-3, b = 3); 1e-12 "
+    "keeps t to 4e-4 and removes the switch"))
+@given(kind=problem_kinds, seed=seeds, n=st.integers(1, 10), log10_cond=st.floats(0.0, 2.0),
+       log10_a=st.floats(-3.0, 3.0), b=st.floats(-1e3, 1e3))
+def test_iterates_invariant_under_affine_maps_of_f(kind, seed, n, log10_cond, log10_a, b):
+    fun, jac, x0 = _problem(kind, seed, n, 10.0 ** log10_cond)
+    a = 10.0 ** log10_a
+    ref = _iterates(fun, jac, x0)
+    mapped = _iterates(lambda x: a * fun(x) + b, lambda x: a * jac(x), x0)
+    _assert_same_iterates(mapped, ref, INVARIANCE_RTOL_F)
+
+
+@given(kind=problem_kinds, seed=seeds, n=st.integers(2, 10), log10_cond=st.floats(0.0, 2.0))
+def test_iterates_rotate_with_the_variables(kind, seed, n, log10_cond):
+    fun, jac, x0 = _problem(kind, seed, n, 10.0 ** log10_cond)
+    Q, _ = np.linalg.qr(np.random.default_rng(seed ^ 1).standard_normal((n, n)))
+    ref = _iterates(fun, jac, x0)
+    rotated = _iterates(lambda y: fun(Q.T @ y), lambda y: Q @ jac(Q.T @ y), Q @ x0)
+    _assert_same_iterates(rotated, ref @ Q.T)
