@@ -32,15 +32,23 @@ class _Answers:
     def __init__(self, obj):
         self.obj = obj
         self.product = None  # H(x) p at the point of the last "hess" request
+        self.points = 0      # points at which `fun` was asked for (not finite differences)
+        self.nonfinite = 0   # ... and of those, where its value was NaN or infinite
+
+    def _value(self, x):
+        f = self.obj.f(x)
+        self.points += 1
+        self.nonfinite += not np.isfinite(f)
+        return f
 
     def __call__(self, request):
         kind, x = request.kind, request.x[0]
         if kind == "f":
-            return np.array([self.obj.f(x)])
+            return np.array([self._value(x)])
         if kind == "g":
             return self.obj.g(x, float(request.f[0]))[None, :]
         if kind == "fg":
-            f = self.obj.f(x)
+            f = self._value(x)
             g = self.obj.g(x, f) if np.isfinite(f) else np.full(x.size, np.nan)
             return np.array([f]), g[None, :]
         if kind == "hess":
@@ -79,7 +87,7 @@ def run(obj, x0, policy, opts, lb=None, ub=None, callback=None):
                          int(state.nit[0]))
             except StopIteration:
                 status = st.CALLBACK_STOP
-    return _result(state, status, steps, values, obj, allvecs)
+    return _result(state, status, steps, values, obj, allvecs, answers)
 
 
 _TRACED = ("weights", "source", "alpha", "f_ref", "slope", "approximate")
@@ -90,7 +98,7 @@ def _row_trace(info):
     return {field: getattr(info, field)[0] for field in _TRACED}
 
 
-def _result(state, status, steps, values, obj, allvecs):
+def _result(state, status, steps, values, obj, allvecs, answers):
     """The result fields of row 0."""
     def column(field, dtype=float):
         return np.array([trace[field] for trace in steps], dtype=dtype)
@@ -99,7 +107,8 @@ def _result(state, status, steps, values, obj, allvecs):
     res = {
         "x": state.x[0], "fun": float(state.f[0]), "jac": state.g[0], "nit": int(state.nit[0]),
         "nfev": obj.nfev, "njev": obj.njev, "nhev": obj.nhev, "status": status,
-        "success": status == st.SUCCESS, "message": st.MESSAGES[status],
+        "success": status == st.SUCCESS,
+        "message": st.message(status, answers.nonfinite, answers.points),
         "step_weights": np.array([trace["weights"] for trace in steps]).reshape(-1, N_SLOTS),
         "overridden": source >= FALLBACK,
         "trace": {"source": source, "alpha": column("alpha"), "f_ref": column("f_ref"),

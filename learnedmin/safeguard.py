@@ -51,6 +51,11 @@ REFINE_RESOLUTION = 1e-8
 # Interpolated trial steps are kept in [SHRINK_MIN, SHRINK_MAX] times the last trial.
 SHRINK_MIN = 1e-2
 SHRINK_MAX = 0.5
+# After a trial at which f is not finite the next trial is this fraction of it. A value says
+# nothing about where f stops being defined, so the step is cut by a fixed factor, as in Ipopt's
+# line search after an evaluation error (Waechter & Biegler 2006, section 3.8); the factor is
+# shorter than bisection because a first trial may overflow by orders of magnitude.
+SHRINK_NONFINITE = 0.1
 
 
 def reference_value(f_history):
@@ -81,14 +86,16 @@ def next_step(alpha, f0, slope, f_alpha):
 
     ``slope`` is the directional derivative times ``alpha`` (``g'(x(alpha) - x)``), so the model
     is ``phi(t) = f0 + slope * t/alpha + c (t/alpha)^2`` fitted to ``f_alpha``. The minimiser is
-    clipped to ``[SHRINK_MIN, SHRINK_MAX] * alpha``; a non-finite ``f_alpha`` gives the smallest
-    shrink.
+    clipped to ``[SHRINK_MIN, SHRINK_MAX] * alpha``; where the model has no minimiser the shrink
+    is the strongest, and a non-finite ``f_alpha`` gives ``SHRINK_NONFINITE * alpha``.
     """
     xp = array_namespace(alpha, f0, slope, f_alpha)
-    curvature = f_alpha - f0 - slope
+    finite = xp.isfinite(f_alpha)
+    curvature = xp.where(finite, f_alpha, f0) - f0 - slope
     frac = safe_div(-slope, 2.0 * curvature, xp.full_like(alpha, SHRINK_MIN), xp)
-    frac = xp.where(xp.isfinite(f_alpha) & (curvature > 0), frac, xp.full_like(alpha, SHRINK_MIN))
-    frac = xp.clip(frac, SHRINK_MIN, SHRINK_MAX)
+    frac = xp.where(curvature > 0, frac, xp.full_like(alpha, SHRINK_MIN))
+    frac = xp.where(finite, xp.clip(frac, SHRINK_MIN, SHRINK_MAX),
+                    xp.full_like(alpha, SHRINK_NONFINITE))
     return alpha * frac
 
 

@@ -17,6 +17,11 @@ is too short (the weak Wolfe test, :func:`~learnedmin.safeguard.too_short`). A t
 predicted decrease falls short of ``-slope_floor`` ends the row's search unsuccessfully without
 evaluating ``f`` (the progress test for proposals).
 
+A trial at which ``f`` (or, for an accepted value, ``g``) is not finite is followed by a trial
+``SHRINK_NONFINITE`` times as long, and marks the row's line as *blocked*: the function is not
+defined a little beyond the step taken, which the iteration reads as a barrier there (see
+:func:`learnedmin.step.step`).
+
 Differentiation (torch): every decision is a mask; the accepted step is a smooth function of the
 trial values between decisions, and is differentiated as such unless ``step_gradient`` is False.
 """
@@ -29,6 +34,7 @@ from .safeguard import (
     APPROX_EPS,
     MAX_EXPANSIONS,
     REFINE_BAND,
+    SHRINK_NONFINITE,
     approximately_acceptable,
     armijo,
     expand_step,
@@ -62,13 +68,14 @@ class Search(NamedTuple):
     alpha: object
     slope: object
     approximate: object  # accepted by the rounding-level rule
+    blocked: object  # a longer trial along the line had a non-finite value
 
 
 def failed_search(x, f, g, alpha):
     """A search in which no row found a step."""
     xp = array_namespace(x)
     no = xp.zeros(f.shape, dtype=xp.bool, device=x.device)
-    return Search(no, x, f, g, alpha, xp.zeros_like(f), no)
+    return Search(no, x, f, g, alpha, xp.zeros_like(f), no, no)
 
 
 def _finite_rows(v, xp):
@@ -107,7 +114,7 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
     floor = xp.zeros_like(f) if slope_floor is None else slope_floor
     nan = float("nan")
     no = xp.zeros(f.shape, dtype=xp.bool, device=x.device)
-    ok, stopped, first, approx = no, no, no, no
+    ok, stopped, first, approx, blocked = no, no, no, no, no
     x_acc, f_acc, g_acc, slope_acc = x, f, g, xp.zeros_like(f)
     for trial in range(int(xp.max(tries)) if any_true(rows) else 0):
         live = rows & ~ok & ~stopped & (trial < tries)
@@ -126,12 +133,14 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
             f_new = xp.where(usable, f_new, nan)
         by_armijo = live & armijo(f_new, f_ref, slope, rules.c1)
         if rules.refine and trial == 0 and any_true(by_armijo):
-            alpha, x_new, slope, f_new, g_new = yield from _refine(
+            alpha, x_new, slope, f_new, g_new, beyond = yield from _refine(
                 x, f, g, d, f_ref, floor, by_armijo, alpha, x_new, slope, f_new, g_new, project,
                 rules)
+            blocked = blocked | beyond
         accept, near, secant, g_new, slope_new = yield from _decide(
             x, f, f_start, live, usable, by_armijo, x_new, f_new, g_new, slope)
         f_new = xp.where(by_armijo & ~accept, nan, f_new)  # a non-finite gradient rejects
+        blocked = blocked | (live & (slope < 0) & ~xp.isfinite(f_new))
         approx = approx | near
         if g_new is not None:
             g_acc = select(accept, g_new, g_acc, xp)
@@ -144,7 +153,7 @@ def line_search(x, f, g, d, f_ref, alpha, tries, rows, f_start, project, rules,
         retry = live & ~accept
         if any_true(retry):
             alpha = xp.where(retry, _shorter(alpha, f, slope, f_new, secant, slope_new), alpha)
-    found = Search(ok, x_acc, f_acc, g_acc, alpha, slope_acc, approx)
+    found = Search(ok, x_acc, f_acc, g_acc, alpha, slope_acc, approx, blocked)
     if any_true(first):
         found = yield from _expand(x, g, d, f_ref, first, found, project, rules)
     return found
@@ -154,11 +163,11 @@ def _shorter(alpha, f, slope, f_new, secant, slope_new):
     """The next trial step after a rejected one: quadratic interpolation, or a secant step on
     the slopes where function values are at the rounding level."""
     xp = array_namespace(alpha)
-    # next_step shrinks by SHRINK_MIN where f_new is not finite; a finite stand-in with negative
-    # curvature gives the same step and keeps NaN out of a backward pass
-    stand_in = f + stop_gradient(slope) - (1.0 + xp.abs(stop_gradient(f))
-                                           + xp.abs(stop_gradient(slope)))
-    shorter = next_step(alpha, f, slope, xp.where(xp.isfinite(f_new), f_new, stand_in))
+    # where f_new is not finite the next trial is SHRINK_NONFINITE times as long; feeding
+    # next_step f instead keeps NaN out of a backward pass through the other branch
+    finite = xp.isfinite(f_new)
+    shorter = xp.where(finite, next_step(alpha, f, slope, xp.where(finite, f_new, f)),
+                       SHRINK_NONFINITE * alpha)
     if any_true(secant):
         shorter = xp.where(secant, secant_step(alpha, slope, slope_new), shorter)
     return shorter
@@ -203,26 +212,28 @@ def _evaluate(x, rows, rules):
 def _refine(x, f, g, d, f_ref, floor, rows, alpha, x_new, slope, f_new, g_new, project, rules):
     """On ``rows`` (accepted at their first trial): where the quadratic model's minimiser differs
     enough from the trial, evaluate it and keep the lower of the two acceptable points. Returns
-    ``(alpha, x_new, slope, f_new, g_new)`` with the refined rows replaced (``g_new`` is ``None``
-    unless f and g come together)."""
+    ``(alpha, x_new, slope, f_new, g_new, blocked)`` with the refined rows replaced (``g_new`` is
+    ``None`` unless f and g come together; ``blocked``: a longer refined trial was not finite)."""
     xp = array_namespace(x)
+    no = xp.zeros_like(rows)
     t, wanted = refinement(f, slope, f_new, rules.band)
     rows = rows & wanted
     if not any_true(rows):
-        return alpha, x_new, slope, f_new, g_new
+        return alpha, x_new, slope, f_new, g_new, no
     alpha_t = t * alpha
     step_alpha = alpha_t if rules.step_gradient else stop_gradient(alpha_t)
     x_t = project(x + col(step_alpha) * d)
     slope_t = dot(g, x_t - x, xp)
     rows = rows & (slope_t < 0) & (slope_t <= floor) & _finite_rows(x_t, xp)
     if not any_true(rows):
-        return alpha, x_new, slope, f_new, g_new
+        return alpha, x_new, slope, f_new, g_new, no
     f_t, g_t = yield from _evaluate(x_t, rows, rules)
     better = rows & armijo(f_t, f_ref, slope_t, rules.c1) & (f_t < f_new)
     if g_new is not None:
         g_new = select(better, g_t, g_new, xp)
+    beyond = rows & (t > 1.0) & ~xp.isfinite(f_t)
     return (xp.where(better, alpha_t, alpha), select(better, x_t, x_new, xp),
-            xp.where(better, slope_t, slope), xp.where(better, f_t, f_new), g_new)
+            xp.where(better, slope_t, slope), xp.where(better, f_t, f_new), g_new, beyond)
 
 
 def _expand(x, g, d, f_ref, rows, found, project, rules):
@@ -242,13 +253,16 @@ def _expand(x, g, d, f_ref, rows, found, project, rules):
         if not any_true(rows):
             break
         f_try, g_try = yield from _evaluate(x_try, rows, rules)
+        found = found._replace(blocked=found.blocked | (rows & ~xp.isfinite(f_try)))
         rows = rows & armijo(f_try, f_ref, slope, rules.c1)
         if not any_true(rows):
             break
         if g_try is None:
             g_try = yield Request("g", x_try, rows, f=f_try)
-        rows = rows & _finite_rows(g_try, xp)
+        finite = _finite_rows(g_try, xp)
+        found = found._replace(blocked=found.blocked | (rows & ~finite))
+        rows = rows & finite
         found = Search(found.ok, select(rows, x_try, found.x, xp), xp.where(rows, f_try, found.f),
                        select(rows, g_try, found.g, xp), xp.where(rows, alpha, found.alpha),
-                       xp.where(rows, slope, found.slope), found.approximate)
+                       xp.where(rows, slope, found.slope), found.approximate, found.blocked)
     return found

@@ -16,7 +16,9 @@ then the classical direction (``maxls`` trials: the second-order direction, or t
 gradient where that is not a descent direction), then, after resetting the quasi-Newton memory
 and the network state, the scaled negative gradient. A row whose three searches fail stops with
 status 2. A stall watch hands the iteration to the classical rule for ``stall_window`` iterations
-when the network's steps do not halve the gradient norm in as many.
+when the network's steps do not halve the gradient norm in as many. A step cut short because
+``f`` was not finite further along its line teaches the quasi-Newton memory a barrier there
+(:func:`_barrier_pair`), so that the next directions turn along the region instead of into it.
 
 ``init`` and ``step`` are generators: they yield :class:`~learnedmin.requests.Request` objects
 (points to evaluate) and are sent the answers; they never call a user's function. Both are
@@ -182,6 +184,8 @@ def _safeguard(state, setup, gr, d, live, xp):
     classical = yield from line_search(x, f, g, fallback, f_ref,
                                        xp.where(resume, learned.alpha * a_fallback, ones), tries,
                                        need_fallback, state.f_start, project, rules)
+    # resumed along the same line, the classical search is blocked where the proposal's was
+    classical = classical._replace(blocked=classical.blocked | (resume & learned.blocked))
     need_reset = need_fallback & ~classical.ok
     reset = failed_search(x, f, g, ones)
     if any_true(need_reset):
@@ -209,13 +213,31 @@ def _reset_memory(memory, rows, initial_scale, xp):
     )
 
 
+def _barrier_pair(s, y, g_new, blocked, xp):
+    """The gradient change the quasi-Newton memory learns from: ``y``, except on ``blocked`` rows,
+    where ``f`` was not finite a little beyond the step taken and the step ends still descending
+    (``g_new's < 0``). There the line is read as ending at a barrier: ``y`` gains the multiple of
+    ``s`` that makes ``s'y = -g's``, the curvature of the quadratic model whose minimiser along
+    ``s`` is the point reached. Without it the memory keeps pointing the direction across the
+    barrier, every later step is cut short by the same non-finite region, and the iterates jam
+    against it; with it the next direction turns along the barrier, as a direction conjugate to
+    ``s`` after an exact line search would. The pair keeps positive curvature."""
+    push = dot(g_new, s, xp)
+    bend = blocked & (push < 0)
+    if not any_true(bend):
+        return y
+    extra = safe_div(-push, dot(s, s, xp), xp.zeros_like(push), xp)
+    return select(bend, y + col(extra) * s, y, xp)
+
+
 def _combine(learned, classical, reset, xp):
     """The accepted search per row: proposal, else classical direction, else reset."""
     def pick(field):
         a, b, c = (getattr(s, field) for s in (learned, classical, reset))
         return select(learned.ok, a, select(classical.ok, b, c, xp), xp)
 
-    return {field: pick(field) for field in ("x", "f", "g", "alpha", "slope", "approximate")}
+    return {field: pick(field)
+            for field in ("x", "f", "g", "alpha", "slope", "approximate", "blocked")}
 
 
 def _freeze(state, frozen, xp):
@@ -332,7 +354,8 @@ def _advance(state, setup, status, live, gr, d, searches, diagonal, xp):
     s, y = x_new - x, g_new - g
     memory = state.memory
     if not setup.has_hessian:
-        memory = memory_push(_reset_memory(memory, need_reset, state.initial_scale, xp), s, y,
+        memory = memory_push(_reset_memory(memory, need_reset, state.initial_scale, xp), s,
+                             _barrier_pair(s, y, g_new, found["blocked"] & taken, xp),
                              opts["memory"])
     history = History(norm(gr, xp), f_new - f, found["slope"], dot(s, y, xp), alpha,
                       source >= FALLBACK, _full(xp, f, float(k + 1)))
