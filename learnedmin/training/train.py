@@ -456,6 +456,15 @@ def _export_best(final, archive, config, best, classical, history, training, bar
                    trained=best_episode > 0)
 
 
+def _discard(ckpt_path, log):
+    """Remove the checkpoint of a run being overwritten: a stale one must not be what a later
+    ``--resume`` picks up."""
+    if ckpt_path.is_file():
+        ckpt_path.unlink()
+        if log is not None:
+            log(f"discarded the checkpoint in {ckpt_path.parent} (overwrite)")
+
+
 def _resumed(ckpt_path, recipe_hash, net, optimiser, device, saved):
     """Restore a run from its checkpoint: ``(start, history, best, best_score, best_episode,
     classical)``; the network, the optimiser and the RNGs are restored in place."""
@@ -486,11 +495,8 @@ def _train(config, run_dir, out, resume, stop_after, show_progress, log, overwri
     optimiser = torch.optim.Adam(net.parameters(), lr=config["optim"]["lr"],
                                  weight_decay=config["optim"]["weight_decay"])
     val_problems = validation_problems(config, families)
-    if overwrite and rank == 0 and ckpt_path.is_file():
-        # a stale checkpoint of the discarded run must not be what a later --resume picks up
-        ckpt_path.unlink()
-        if log is not None:
-            log(f"discarded the checkpoint in {run_dir} (overwrite)")
+    if overwrite and rank == 0:
+        _discard(ckpt_path, log)
 
     if resume:
         start, history, best, best_score, best_episode, classical = _resumed(
