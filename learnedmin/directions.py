@@ -23,7 +23,7 @@ the numpy loop and the batched torch training unroll share them.
 
 from typing import NamedTuple
 
-from ._xp import array_namespace, col, dot, norm, safe_div
+from ._xp import any_true, array_namespace, col, dot, norm, safe_div, select
 
 SLOTS = ("gradient", "momentum", "second_order")
 N_SLOTS = len(SLOTS)
@@ -92,22 +92,25 @@ def _dense_push(memory, s, y):
     sy = dot(s, y, xp)
     yy = dot(y, y, xp)
     ok = sy > CURVATURE_EPS * xp.sqrt(dot(s, s, xp) * yy)
-    n = s.shape[-1]
-    eye = xp.eye(n, dtype=s.dtype, device=s.device)
+    started = memory.started | ok
+    if not any_true(ok):  # no row learns anything
+        return DenseMemory(memory.H, started)
+    H = memory.H
     first = ok & ~memory.started
-    gamma = safe_div(sy, yy, 1.0, xp)
-    H = xp.where(col(col(first)), col(col(gamma)) * eye, memory.H)
+    if any_true(first):
+        eye = xp.eye(s.shape[-1], dtype=s.dtype, device=s.device)
+        H = xp.where(col(col(first)), col(col(safe_div(sy, yy, 1.0, xp))) * eye, H)
     rho = xp.where(ok, safe_div(1.0, sy, 0.0, xp), 0.0)
     Hy = (H @ y[..., None])[..., 0]
     yHy = dot(y, Hy, xp)
     grow = ok & memory.started & (sy > yHy)
-    tau = xp.where(grow, safe_div(sy, yHy, 1.0, xp), 1.0)
-    H, Hy, yHy = col(col(tau)) * H, col(tau) * Hy, tau * yHy
-    ss = s[..., :, None] * s[..., None, :]
+    if any_true(grow):  # tau = 1 elsewhere: skipping the scaling changes no bit
+        tau = xp.where(grow, safe_div(sy, yHy, 1.0, xp), 1.0)
+        H, Hy, yHy = col(col(tau)) * H, col(tau) * Hy, tau * yHy
     cross = Hy[..., :, None] * s[..., None, :]
     H_new = (H - col(col(rho)) * (cross + xp.matrix_transpose(cross))
-             + col(col(rho * rho * yHy + rho)) * ss)
-    return DenseMemory(xp.where(col(col(ok)), H_new, H), memory.started | ok)
+             + col(col(rho * rho * yHy + rho)) * (s[..., :, None] * s[..., None, :]))
+    return DenseMemory(select(ok, H_new, H, xp), started)
 
 
 def memory_push(memory, s, y, m):
@@ -278,10 +281,13 @@ def candidates(g, s_prev, y_prev, has_prev, second, initial_scale):
     """
     xp = array_namespace(g, second)
     # Without positive curvature along the last step, keep the previous step's length.
-    keep_length = safe_div(norm(s_prev, xp), norm(g, xp), initial_scale, xp)
-    fallback = xp.where(has_prev, keep_length, initial_scale)
-    alpha = xp.where(has_prev, gradient_scale(s_prev, y_prev, fallback), initial_scale)
+    if any_true(has_prev):
+        keep_length = safe_div(norm(s_prev, xp), norm(g, xp), initial_scale, xp)
+        fallback = xp.where(has_prev, keep_length, initial_scale)
+        alpha = xp.where(has_prev, gradient_scale(s_prev, y_prev, fallback), initial_scale)
+        d_mom = select(has_prev, s_prev, xp.zeros_like(s_prev), xp)
+    else:  # the first iteration of every row
+        alpha, d_mom = initial_scale, xp.zeros_like(s_prev)
     d_gd = -col(alpha) * g
-    d_mom = xp.where(col(has_prev), s_prev, 0.0)
     true = xp.ones_like(has_prev)
     return (d_gd, d_mom, second), (true, has_prev, true)
