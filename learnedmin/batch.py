@@ -116,6 +116,10 @@ class _Answers:
         return np.flatnonzero(rows)
 
     def _take(self, a, index):
+        """Rows ``index`` of ``a`` (``a`` itself when every row is asked for: the user's own
+        arguments go back unchanged, as SciPy passes ``args``; points are copied before a call)."""
+        if len(index) == a.shape[0]:
+            return a
         if _is_torch(a):
             import torch
 
