@@ -18,7 +18,7 @@ Each scaled direction is invariant under ``f -> a*f + c`` (a > 0) and equivarian
 rescaled or rotated twin.
 
 All functions are written once against the array API and accept any leading batch dimensions, so
-the numpy loop and the batched torch training unroll share them.
+the one batched iteration (:mod:`learnedmin.step`) runs them on numpy and torch alike.
 """
 
 from typing import NamedTuple

@@ -9,7 +9,7 @@ with ``x(alpha)`` the trial point (projected onto the bounds when there are any)
 schedules accelerate through non-monotone transients (Takabe & Wadayama 2020), which a window of
 ``M > 1`` tolerates while keeping global convergence. Trial steps shrink by safeguarded quadratic
 interpolation. The decision functions here are array-API generic so the batched training unroll
-applies exactly the rule the numpy loop applies.
+applies exactly the rule the SciPy method applies (they run the same step).
 """
 
 from ._xp import array_namespace, norm, dot, safe_div
