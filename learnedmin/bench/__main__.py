@@ -137,6 +137,14 @@ def _list():
     return 0
 
 
+def _show(args, stem, title, text, data):
+    """Print a measurement's table and, with ``--out``, write it; the exit status."""
+    print(text)
+    if args.out:
+        _write_measurement(args.out, stem, title, text, data)
+    return 0
+
+
 def _write_measurement(directory, stem, title, text, data):
     """``STEM.md`` (the table under the command that made it) and ``STEM.json`` in
     ``directory``."""
@@ -155,11 +163,7 @@ def _overhead(args):
     if args.large_n < 2 or args.large_n % 2:
         raise SystemExit("--large-n must be an even number >= 2")
     out = measure_overhead(repeats=args.repeats, large_n=args.large_n)
-    text = format_overhead(out)
-    print(text)
-    if args.out:
-        _write_measurement(args.out, "overhead", "Overhead and scale", text, out)
-    return 0
+    return _show(args, "overhead", "Overhead and scale", format_overhead(out), out)
 
 
 def _batch(parser, args):
@@ -173,11 +177,7 @@ def _batch(parser, args):
         parser.error("--batch-sizes: every size must be >= 1")
     progress = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
     out = measure_batch(sizes, device=args.device, progress=progress)
-    text = format_batch(out)
-    print(text)
-    if args.out:
-        _write_measurement(args.out, "batch", "Batched solves", text, out)
-    return 0
+    return _show(args, "batch", "Batched solves", format_batch(out), out)
 
 
 def _plots(args, results):

@@ -212,17 +212,22 @@ def _train(args, command):
     return 0
 
 
+def _show(args, text, report):
+    """Print a report and, with ``--json``, write it; the exit status."""
+    print(text)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2, sort_keys=True)
+    return 0
+
+
 def _evaluate(args, command):
     from .evaluate import evaluate, format_report
 
     config = _config(args)
     with _progress(args, "run") as progress:
         report = evaluate(args.weights, config, quick=args.quick, progress=progress)
-    print(format_report(report))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2, sort_keys=True)
-    return 0
+    return _show(args, format_report(report), report)
 
 
 def _headroom(args, command):
@@ -231,11 +236,7 @@ def _headroom(args, command):
     config = _config(args)
     with _progress(args, "run") as progress:
         report = headroom(config, quick=args.quick, progress=progress)
-    print(format_headroom(report))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2, sort_keys=True)
-    return 0
+    return _show(args, format_headroom(report), report)
 
 
 def _export(args, command):
