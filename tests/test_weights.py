@@ -166,3 +166,20 @@ def test_untrained_network_reproduces_the_classical_rule(tmp_path):
     np.testing.assert_allclose(a.step_weights, np.tile(CLASSICAL_WEIGHTS, (a.nit, 1)), atol=1e-12)
     assert a.nit == b.nit and a.nfev == b.nfev
     np.testing.assert_allclose(a.x, b.x, rtol=1e-8)
+
+
+def test_bundled_default_is_the_classical_rule_to_the_last_bit():
+    # the untrained archive outputs exactly (0, 0, 1): learned and the fixed-weights ablation
+    # take the same steps, bit for bit
+    import numpy as np
+    from scipy.optimize import minimize
+
+    from learnedmin import FixedWeights, LearnedMinimizer, learned
+    from learnedmin.problems.classic import extended_rosenbrock
+
+    p = extended_rosenbrock(20)
+    a = minimize(p.fun, np.array(p.x0), jac=p.jac, method=learned)
+    b = minimize(p.fun, np.array(p.x0), jac=p.jac,
+                 method=LearnedMinimizer(weights=FixedWeights((0.0, 0.0, 1.0))))
+    assert (a.nit, a.nfev, a.njev) == (b.nit, b.nfev, b.njev)
+    assert np.array_equal(a.x, b.x)

@@ -375,8 +375,7 @@ def screen_legend(methods, settings, reference="L-BFGS-B", weights=None, width=1
             continue
         text = resolve_method(m).description
         if m == "learned" and weights and weights.get("trained") is False:
-            text += ("; its network is untrained: (0, 0, 1) up to 1e-16, a last bit the line "
-                     "search can amplify")
+            text += "; its network is untrained: it outputs (0, 0, 1), the classical rule"
         named.append((m, text))
     indent = max(len(n) for n, _ in columns + [(n, t) for n, t in named if len(n) < 16]) + 2
     lines = ["columns:"]

@@ -43,7 +43,7 @@ _JIT_DEPRECATION = r"`torch\.jit\.(script|save|load)` is deprecated"
 # sha256 of the bundled archives. Regenerating a bundled archive means updating its pin here
 # (tests/test_weights_security.py checks that the pins match the files).
 _PINNED_SHA256 = {
-    "default": "7972809512caaa6bafe2ed21cc17d80515c87c1e09eaef1f699c23579bc40514",
+    "default": "a173c7ba640bcf2b32d059c99ef2c8efcfc0c314361aacae6216e6e66413926f",
     "channel": "e6fe94533273ebdbff1ed3f76587c9c08fdb7025925a1a9727d4ea8ac8783616",
 }
 # Bounds on what an untrusted archive may make this process read or build.
