@@ -28,6 +28,8 @@ evaluated again. Nothing is updated in place.
 
 from typing import NamedTuple
 
+import numpy as np
+
 from . import _status as st
 from ._xp import any_true, array_namespace, col, dot, norm, safe_div, select, stop_gradient
 from .directions import (
@@ -113,8 +115,6 @@ def _diagonal(x, like, live, exact_max, xp):
             e_i = xp.zeros_like(like) + eye[i, :]
             columns.append((yield Request("hessp", x, live, v=e_i))[..., i])
         return xp.stack(columns, axis=-1)
-    import numpy as np
-
     signs = np.random.default_rng(0).choice((-1.0, 1.0), size=(DIAGONAL_PROBES, n))
     total = xp.zeros_like(like)
     for probe in signs:
