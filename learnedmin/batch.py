@@ -15,7 +15,7 @@ from . import _status as st
 from ._xp import array_namespace
 from .policy import FixedWeights, ModulePolicy
 from .requests import drive
-from .step import Setup, init, step
+from .step import Setup, best_point, init, step
 
 __all__ = ["minimize_batch"]
 
@@ -346,7 +346,7 @@ def minimize_batch(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=Non
     opts = _resolve(options)
     minimizer = _minimizer(weights)
     has_hessian = hess is not None or hessp is not None
-    policy = minimizer._policy_for(has_hessian, opts)
+    policy, opts = minimizer._policy_for(has_hessian, opts)
     if _is_torch(x):
         policy = _torch_policy(policy, x.device)
     lb, ub = _standardize_bounds(bounds, x, xp)
@@ -370,8 +370,9 @@ def _solve(x, setup, answers, xp):
     status = np.asarray(state.status.cpu() if _is_torch(state.status) else state.status)
     counts = {name: xp.asarray(getattr(answers, name), device=x.device)
               for name in ("nfev", "njev", "nhev")}
+    x_out, f_out, _, _ = best_point(state)
     return OptimizeResult(
-        x=state.x, fun=state.f, nit=state.nit, status=state.status,
+        x=x_out, fun=f_out, nit=state.nit, status=state.status,
         success=state.status == st.SUCCESS, message=[st.MESSAGES[int(s)] for s in status],
         **counts,
     )

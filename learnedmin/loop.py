@@ -12,7 +12,7 @@ import numpy as np
 from . import _status as st
 from .directions import N_SLOTS
 from .requests import drive
-from .step import FALLBACK, Setup, init, step
+from .step import FALLBACK, Setup, best_point, init, step
 
 __all__ = ["run"]
 
@@ -104,11 +104,16 @@ def _result(state, status, steps, values, obj, allvecs, answers):
         return np.array([trace[field] for trace in steps], dtype=dtype)
 
     source = column("source", int)
+    x, f, g, replaced = best_point(state)
+    message = st.message(status, answers.nonfinite, answers.points)
+    if replaced[0]:
+        message += (" The run ended above a point it had accepted; that point is returned "
+                    "(f = {:.6g} at the end).".format(float(state.f[0])))
     res = {
-        "x": state.x[0], "fun": float(state.f[0]), "jac": state.g[0], "nit": int(state.nit[0]),
+        "x": x[0], "fun": float(f[0]), "jac": g[0], "nit": int(state.nit[0]),
         "nfev": obj.nfev, "njev": obj.njev, "nhev": obj.nhev, "status": status,
         "success": status == st.SUCCESS,
-        "message": st.message(status, answers.nonfinite, answers.points),
+        "message": message,
         "step_weights": np.array([trace["weights"] for trace in steps]).reshape(-1, N_SLOTS),
         "overridden": source >= FALLBACK,
         "trace": {"source": source, "alpha": column("alpha"), "f_ref": column("f_ref"),

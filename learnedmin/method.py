@@ -412,6 +412,7 @@ class LearnedMinimizer:
         self.options = _options.resolve_options(_options.DEFAULTS, options, stacklevel=3)
         self._policy = None
         self._second_order = ()
+        self._global_steps = 0
         self._lock = threading.Lock()
 
     def __getstate__(self):
@@ -458,18 +459,28 @@ class LearnedMinimizer:
                 _forget_partial_torch()
             raise
         self._second_order = tuple(meta.get("second_order", ("quasi_newton",)))
+        self._global_steps = int(meta.get("global_steps", 0))
         return policy
 
     def _policy_for(self, has_hessian, opts):
-        """The policy of one run: the classical weights for a Newton-CG run when the network
-        was not trained with Newton-CG directions (see ``network_with_hessian``)."""
+        """``(policy, opts)`` of one run: the classical weights for a run whose second-order
+        direction the network was not trained with (a Newton-CG run, see
+        ``network_with_hessian``; or a quasi-Newton run of a network trained with Newton-CG
+        only), and ``global_steps`` resolved: the archive's global phase where the network
+        runs, none where the classical weights do."""
         policy = self.policy
-        if not has_hessian or isinstance(self.weights, FixedWeights):
-            return policy
-        use = opts["network_with_hessian"]
-        if use is None:
-            use = "newton_cg" in self._second_order
-        return policy if use else FixedWeights(CLASSICAL_WEIGHTS)
+        if isinstance(self.weights, FixedWeights):
+            return policy, {**opts, "global_steps": opts["global_steps"] or 0}
+        if has_hessian:
+            use = opts["network_with_hessian"]
+            if use is None:
+                use = "newton_cg" in self._second_order
+        else:
+            use = "quasi_newton" in self._second_order
+        if not use:
+            return FixedWeights(CLASSICAL_WEIGHTS), {**opts, "global_steps": 0}
+        steps = opts["global_steps"]
+        return policy, {**opts, "global_steps": self._global_steps if steps is None else steps}
 
     @property
     def metadata(self):
@@ -520,7 +531,8 @@ class LearnedMinimizer:
                 raise ValueError("'x0' / 'x_scale' overflows: x0 is too large for its scale")
         obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"],
                         bounds=None if lb is None else (lb, ub), paired=paired)
-        fields = run(obj, x, self._policy_for(obj.has_hessian, opts), opts, lb, ub, notify)
+        policy, opts = self._policy_for(obj.has_hessian, opts)
+        fields = run(obj, x, policy, opts, lb, ub, notify)
         if scale is not None:
             with _quiet():
                 fields["x"], fields["jac"] = to_x(fields["x"]), fields["jac"] / scale

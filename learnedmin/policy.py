@@ -27,30 +27,41 @@ _MIRROR_CHECKS = 64
 
 
 class FixedWeights:
-    """A policy with constant weights: the ablation of the network, and a test double.
+    """A policy with fixed weights: the ablation of the network, and a test double.
 
     ``FixedWeights(CLASSICAL_WEIGHTS)`` (``(0, 0, 1)``: the second-order direction alone) is the
-    classical rule the untrained network reproduces.
+    classical rule the untrained network reproduces. A table of shape ``(T, 3)`` is a *schedule*:
+    row ``k`` at the policy's ``k``-th call, the last row from then on (the baseline a learned
+    global phase is measured against). The call count is the policy's state, so a schedule
+    restarts where the iteration resets the network's state.
     """
-
-    hidden_size = 0
 
     def __init__(self, weights):
         w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (N_SLOTS,) or not np.all(np.isfinite(w)):
-            raise ValueError(f"fixed weights need {N_SLOTS} finite numbers; got {weights!r}")
+        if w.ndim not in (1, 2) or w.shape[-1] != N_SLOTS or w.size == 0 \
+                or not np.all(np.isfinite(w)):
+            raise ValueError(f"fixed weights need {N_SLOTS} finite numbers, or a schedule of "
+                             f"shape (T, {N_SLOTS}); got {weights!r}")
         self.weights = w
+        self.hidden_size = 0 if w.ndim == 1 else 1
 
     def initial_state(self, batch, like):
         xp = array_namespace(like)
-        return xp.zeros((batch, 0), dtype=like.dtype, device=like.device)
+        return xp.zeros((batch, self.hidden_size), dtype=like.dtype, device=like.device)
 
     def __call__(self, stats, prev, valid, h):
         xp = array_namespace(valid)
-        return xp.asarray(self.weights, dtype=valid.dtype, device=valid.device) * valid, h
+        table = xp.asarray(self.weights, dtype=valid.dtype, device=valid.device)
+        if self.weights.ndim == 1:
+            return table * valid, h
+        last = self.weights.shape[0] - 1
+        k = xp.astype(xp.clip(h[..., 0], 0, last), xp.int64)
+        return xp.take(table, k, axis=0) * valid, h + 1.0
 
     def __repr__(self):
-        return f"FixedWeights({tuple(self.weights.tolist())})"
+        if self.weights.ndim == 1:
+            return f"FixedWeights({tuple(self.weights.tolist())})"
+        return f"FixedWeights({self.weights.tolist()})"
 
 
 class ModulePolicy:

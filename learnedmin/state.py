@@ -7,13 +7,13 @@ it works on and the state before the first iteration.
 from typing import NamedTuple
 
 from . import _status as st
-from ._xp import array_namespace, norm, safe_div, stop_gradient
+from ._xp import array_namespace, norm, safe_div, select, stop_gradient
 from .directions import N_SLOTS, memory_init
 from .requests import Request
 from .search import SearchRules
 from .statistics import History
 
-__all__ = ["Setup", "State", "StepInfo", "init"]
+__all__ = ["Setup", "State", "StepInfo", "init", "best_point"]
 
 
 class Setup(NamedTuple):
@@ -76,6 +76,9 @@ class State(NamedTuple):
     g0_norm: object
     gtol: object
     diagonal: object          # Hessian diagonal from products at x0 (hessp only), or None
+    x_best: object            # the accepted point with the lowest value so far (the global
+    f_best: object            # phase may accept points above the current one),
+    g_best: object            # with its value and gradient
     status: object
     nit: object
     k: int
@@ -135,8 +138,18 @@ def init(x0, setup, gtol=None):
         progress_ref=stop_gradient(g0_norm), progress_k=zeros, classical_until=zeros,
         initial_scale=initial_scale, f_start=f, g0_norm=g0_norm,
         gtol=_full(xp, f, float(opts["gtol"])) if gtol is None else gtol,
-        diagonal=None,
+        diagonal=None, x_best=x0, f_best=f, g_best=g,
         status=xp.where(finite, _full(xp, f, st.RUNNING, xp.int64),
                         _full(xp, f, st.NONFINITE, xp.int64)),
         nit=xp.zeros(f.shape, dtype=xp.int64, device=x0.device), k=0,
     )
+
+
+def best_point(state):
+    """``(x, f, g, replaced)`` of each row's result: the last point, or the accepted point with
+    the lowest value where that is lower (a run with a global phase may end in a basin higher
+    than one it passed through). ``replaced`` marks the rows where the best point is returned."""
+    xp = array_namespace(state.x)
+    lower = state.f_best < state.f
+    return (select(lower, state.x_best, state.x, xp), xp.where(lower, state.f_best, state.f),
+            select(lower, state.g_best, state.g, xp), lower)

@@ -45,12 +45,12 @@ from .directions import (
     quasi_newton_direction,
 )
 from .requests import Request
-from .safeguard import is_descent, reference_value
-from .search import failed_search, line_search
-from .state import Setup, State, StepInfo, _full, init
+from .safeguard import SHRINK_NONFINITE, is_descent, reference_value
+from .search import Search, failed_search, line_search
+from .state import Setup, State, StepInfo, _full, best_point, init
 from .statistics import History, statistics
 
-__all__ = ["Setup", "State", "StepInfo", "init", "step", "LEARNED", "LEARNED_BACKTRACKED",
+__all__ = ["Setup", "State", "StepInfo", "init", "step", "best_point", "global_steps", "LEARNED", "LEARNED_BACKTRACKED",
            "FALLBACK", "RESET", "CLASSICAL", "STALL_FACTOR", "SLOT"]
 
 # Step sources, per row and iteration (``res.trace["source"]``).
@@ -250,7 +250,8 @@ def _freeze(state, frozen, xp):
         return select(frozen, stop_gradient(v), v, xp) if v.ndim else v
 
     return state._replace(**{name: cut(getattr(state, name)) for name in (
-        "x", "f", "g", "memory", "s_prev", "y_prev", "a_prev", "h", "history")})
+        "x", "f", "g", "memory", "s_prev", "y_prev", "a_prev", "h", "history", "x_best",
+        "f_best", "g_best")})
 
 
 class _Descent(NamedTuple):
@@ -302,6 +303,8 @@ def _descent(state, setup, gr, free, second, pg, live, xp):
     h0 = xp.zeros_like(state.h)
     h = select(stall, h0, state.h, xp)
     classical = live & (state.k < classical_until)
+    if 0 < global_steps(setup.opts) <= state.k:  # the local phase after a global one
+        classical = live
     stats = statistics(gr, directions, valid, state.history)
     a, h_net = _propose(state, setup, stats, valid_f, h, live & ~classical, classical, one_hot,
                         xp)
@@ -327,11 +330,51 @@ def step(state, setup):
     gr, free = _reduced(state, setup, xp)
     second, diagonal = yield from _second_order(state, setup, gr, free, live, xp)
     d = _descent(state, setup, gr, free, second, pg, live, xp)
-    searches = yield from _safeguard(state, setup, gr, d, live, xp)
-    return _advance(state, setup, status, live, gr, d, searches, diagonal, xp)
+    in_global = state.k < global_steps(setup.opts)
+    if in_global:
+        searches = yield from _global_search(state, setup, d.proposal, live, xp)
+    else:
+        searches = yield from _safeguard(state, setup, gr, d, live, xp)
+    return _advance(state, setup, status, live, gr, d, searches, diagonal, xp, in_global)
 
 
-def _advance(state, setup, status, live, gr, d, searches, diagonal, xp):
+def global_steps(opts):
+    """The length of the global phase (option ``global_steps``; ``None`` is no global phase)."""
+    return opts.get("global_steps") or 0
+
+
+def _global_search(state, setup, p, live, xp):
+    """The global phase's step (a generator): the network's step ``x + p`` is taken whatever
+    its value, so that a run can leave the basin it starts in; only a point where ``f`` or ``g``
+    is not finite is refused, for one ``SHRINK_NONFINITE`` times as long (at most ``maxls``
+    trials). A row that finds no finite point stays where it is (``alpha = 0``). Returns the
+    searches as :func:`_safeguard` does, the proposal's taken on every live row."""
+    x, f, g = state.x, state.f, state.g
+    alpha = xp.ones_like(f)
+    found = xp.zeros_like(live)
+    x_acc, f_acc, g_acc = x, f, g
+    for _ in range(setup.opts["maxls"]):
+        rows = live & ~found
+        if not any_true(rows):
+            break
+        x_new = setup.project(x + col(alpha) * p)
+        rows = rows & xp.all(xp.isfinite(x_new), axis=-1)
+        if any_true(rows):
+            f_new, g_new = yield Request("fg", x_new, rows)
+            good = rows & xp.isfinite(f_new) & xp.all(xp.isfinite(g_new), axis=-1)
+            x_acc = select(good, x_new, x_acc, xp)
+            f_acc = xp.where(good, f_new, f_acc)
+            g_acc = select(good, g_new, g_acc, xp)
+            found = found | good
+        alpha = xp.where(found, alpha, SHRINK_NONFINITE * alpha)
+    alpha = xp.where(found, alpha, 0.0)
+    no = xp.zeros_like(live)
+    taken = Search(live, x_acc, f_acc, g_acc, alpha, dot(g, x_acc - x, xp), no, no)
+    none = failed_search(x, f, g, xp.ones_like(f))
+    return taken, none, none, no
+
+
+def _advance(state, setup, status, live, gr, d, searches, diagonal, xp, in_global=False):
     """``(next state, info)`` from the searches' outcome."""
     opts, x, f, g, k = setup.opts, state.x, state.f, state.g, state.k
     learned, fell_back, reset, need_reset = searches
@@ -361,12 +404,14 @@ def _advance(state, setup, status, live, gr, d, searches, diagonal, xp):
                       source >= FALLBACK, _full(xp, f, float(k + 1)))
     status = xp.where(live & ~taken, st.PRECISION_LOSS, status)
     xrtol = opts["xrtol"]
-    if xrtol > 0:
+    if xrtol > 0 and not in_global:
         short = taken & (norm(s, xp) <= xrtol * (xrtol + norm(x, xp)))
         status = xp.where(short, st.SUCCESS, status)
 
     def keep(new, old):
         return select(taken, new, old, xp)
+
+    better = taken & (f_new < state.f_best)
 
     new_state = State(
         x=keep(x_new, x), f=keep(f_new, f), g=keep(g_new, g),
@@ -375,11 +420,15 @@ def _advance(state, setup, status, live, gr, d, searches, diagonal, xp):
         has_prev=state.has_prev | taken, a_prev=keep(a_eff, state.a_prev),
         h=keep(h_new, state.h),
         history=History(*(keep(new, old) for new, old in zip(history, state.history))),
-        window=(state.window + (keep(f_new, f),))[-opts["nonmonotone"]:],
+        # the global phase may climb: the local phase's reference starts where it ends
+        window=((keep(f_new, f),) if in_global
+                else (state.window + (keep(f_new, f),))[-opts["nonmonotone"]:]),
         overrides=keep(overrides, state.overrides),
         progress_ref=d.watch[0], progress_k=d.watch[1], classical_until=d.watch[2],
         initial_scale=state.initial_scale, f_start=state.f_start, g0_norm=state.g0_norm,
         gtol=state.gtol, diagonal=diagonal, status=status,
+        x_best=select(better, x_new, state.x_best, xp), f_best=xp.where(better, f_new, state.f_best),
+        g_best=select(better, g_new, state.g_best, xp),
         nit=state.nit + xp.astype(taken, state.nit.dtype), k=k + 1,
     )
     info = StepInfo(taken, d.stats, d.weights, d.directions, d.proposal, source, alpha, d.f_ref,

@@ -452,7 +452,8 @@ def _export_best(final, archive, config, best, classical, history, training, bar
                   "classical_families": classical["families"]}
     second = "newton_cg" if config["unroll"]["newton_cg"] else "quasi_newton"
     export_network(final, archive, config, validation,
-                   {"training": training, "second_order": [second]},
+                   {"training": training, "second_order": [second],
+                    "global_steps": int(config["solver"].get("global_steps") or 0)},
                    trained=best_episode > 0)
 
 

@@ -129,6 +129,9 @@ def _check_fields(meta, label):
     clip = net.get("feature_clip")
     if not (_is_number(clip) and clip > 0):
         raise _field_error(label, "network.feature_clip", "a finite positive number", clip)
+    steps = meta.get("global_steps", 0)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise _field_error(label, "global_steps", "an integer >= 0", steps)
     second = meta.get("second_order", [])
     if not (isinstance(second, list) and all(isinstance(x, str) for x in second)):
         raise _field_error(label, "second_order", "a list of strings", second)
