@@ -31,7 +31,13 @@ Built-in families (``FAMILIES``):
     (hidden-unit symmetries), so ``x_star_known`` is False and only the unsupervised loss applies.
 ``channel``
     Specular-path delay/weight estimation built on :mod:`learnedmin.problems.channel` (registered
-    only when that module is importable).
+    only when that module is importable, as the two below).
+``channel_concentrated``
+    The same instances with the weights eliminated by variable projection
+    (:mod:`learnedmin.problems.concentrated`): ``x`` is the delays alone.
+``channel2d_concentrated``
+    Delay-angle estimation (:mod:`learnedmin.problems.channel2d`) with the weights eliminated:
+    ``x`` is the delays and angles.
 
 Every problem can be rescaled (:func:`rescale`): ``F(x) = c f(x / t)``, ``x0 -> t x0``,
 ``x* -> t x*``, ``f* -> c f*``; training draws ``c`` and ``t`` log-uniformly so the network learns
@@ -471,6 +477,54 @@ class MLPFit(Family):
         return self.problem((inputs, targets), x0, teacher, f_star, x_star_known=False)
 
 
+def _width_range(name, value):
+    """``value`` as a ``(low, high)`` pair with ``0 <= low <= high``, or a ValueError naming it."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"'{name}' must be a pair (low, high) of numbers; got {value!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and 0.0 <= low <= high):
+        raise ValueError(f"'{name}' must satisfy 0 <= low <= high (finite); got {value!r}")
+    return low, high
+
+
+def _width(generator, bounds):
+    """One width uniform in ``bounds``; a degenerate range draws nothing (so configs written
+    before the range existed draw the same instances)."""
+    low, high = bounds
+    return low if low == high else float(_uniform(generator, (), low, high))
+
+
+def _levenberg_marquardt(value, residual, jacobian, x, steps):
+    """Levenberg-Marquardt from ``x`` (B, n): Gauss-Newton with Marquardt's diagonal damping,
+    batched; a step is kept only if it lowers ``value``. Returns the point and its value."""
+    mu = torch.full((x.shape[0],), 1e-3, dtype=DTYPE)
+    f = value(x)
+    for _ in range(steps):
+        jac = jacobian(x)
+        r = residual(x)
+        jtj = jac.transpose(-1, -2) @ jac
+        damp = mu[:, None, None] * torch.diag_embed(torch.diagonal(jtj, dim1=-2, dim2=-1))
+        step = torch.linalg.solve(jtj + damp, -(jac.transpose(-1, -2) @ r[..., None]))[..., 0]
+        f_new = value(x + step)
+        better = torch.isfinite(f_new) & (f_new <= f + 1e-13 * f.abs())
+        x = torch.where(better[:, None], x + step, x)
+        f = torch.where(better, f_new, f)
+        mu = torch.where(better, mu / 3.0, mu * 4.0).clamp(1e-12, 1e12)
+    return x, f
+
+
+def _stacked(y, batch):
+    """A complex numpy observation ``(B, ...)`` as the stacked real tensor ``(B, 2N)``."""
+    y = y.reshape(batch, -1)
+    return torch.cat([torch.from_numpy(y.real.copy()), torch.from_numpy(y.imag.copy())], dim=-1)
+
+
+def _grid(values, batch):
+    """A numpy grid ``(N,)`` repeated over the batch, ``(B, N)``."""
+    return torch.from_numpy(values).expand(batch, values.size).clone()
+
+
 class Channel(Family):
     """Specular-path delay and weight estimation (:mod:`learnedmin.problems.channel`).
 
@@ -481,13 +535,31 @@ class Channel(Family):
     differs from the truth by the noise. Half the batches use natural units (delays as fractions
     of the unambiguous range, where delay and weight curvatures differ by 10^4 and more), half
     the scaled units (delays in resolution cells).
+
+    Parameters
+    ----------
+    paths, subcarriers : (int, int)
+        Ranges (both ends included) of the number of paths ``P`` and subcarriers ``M``, one of
+        each drawn per batch.
+    snr_db : (float, float)
+        Range of the SNR in dB, one drawn per instance.
+    perturbation : (float, float)
+        Range of the largest delay error of the start, in resolution cells: one width drawn
+        uniformly per batch and passed to :func:`~learnedmin.problems.channel.sample` as
+        ``delay_perturbation``. A degenerate range (the default, 0.25 cell) draws nothing, so the
+        instances are those drawn before the range existed.
+
+    :meth:`hessian_product` is the Gauss-Newton product ``2 J^T J v`` of
+    :func:`~learnedmin.problems.channel.gauss_newton_hessp`, scaled as the cost ``|r|^2``.
     """
 
     name = "channel"
     lm_steps = 50
 
-    def __init__(self, paths=(1, 3), subcarriers=(16, 64), snr_db=(10.0, 30.0)):
+    def __init__(self, paths=(1, 3), subcarriers=(16, 64), snr_db=(10.0, 30.0),
+                 perturbation=(0.25, 0.25)):
         self.paths, self.subcarriers, self.snr_db = tuple(paths), tuple(subcarriers), snr_db
+        self.perturbation = _width_range("perturbation", perturbation)
 
     @staticmethod
     def _module():
@@ -503,37 +575,156 @@ class Channel(Family):
         y, freqs = data
         return self._module().gradient(x, y, freqs)
 
+    def hessian_product(self, data, x, v):
+        """Gauss-Newton products ``2 J^T J v`` ``(B, n)`` (the exact Hessian less the term
+        ``2 sum_i r_i H(r_i)``, which vanishes at a noiseless fit)."""
+        _, freqs = data
+        return self._module().gauss_newton_hessp(x, v, freqs)
+
     def _maximum_likelihood(self, data, theta):
         """Levenberg-Marquardt from ``theta`` (batched; a step is kept only if it lowers f)."""
         ch = self._module()
         y, freqs = data
-        mu = torch.full((theta.shape[0],), 1e-3, dtype=DTYPE)
-        f = self.value(data, theta)
-        for _ in range(self.lm_steps):
-            jac = ch.jacobian(theta, freqs)
-            r = ch.residual(theta, y, freqs)
-            jtj = jac.transpose(-1, -2) @ jac
-            damp = mu[:, None, None] * torch.diag_embed(torch.diagonal(jtj, dim1=-2, dim2=-1))
-            step = torch.linalg.solve(jtj + damp, -(jac.transpose(-1, -2) @ r[..., None]))[..., 0]
-            f_new = self.value(data, theta + step)
-            better = torch.isfinite(f_new) & (f_new <= f + 1e-13 * f.abs())
-            theta = torch.where(better[:, None], theta + step, theta)
-            f = torch.where(better, f_new, f)
-            mu = torch.where(better, mu / 3.0, mu * 4.0).clamp(1e-12, 1e12)
-        return theta, f
+        return _levenberg_marquardt(lambda t: self.value(data, t),
+                                    lambda t: ch.residual(t, y, freqs),
+                                    lambda t: ch.jacobian(t, freqs), theta, self.lm_steps)
 
-    def sample(self, generator, batch):
-        ch = self._module()
+    def _draw(self, generator, batch):
+        """One batch of :func:`~learnedmin.problems.channel.sample` from the generator."""
         P = _randint(generator, *self.paths)
         M = _randint(generator, *self.subcarriers)
         units = "natural" if _randint(generator, 0, 1) == 0 else "scaled"
         seed = int(torch.randint(0, 2**62, (), generator=generator))
         snr = _uniform(generator, (batch,), *self.snr_db).numpy()
-        s = ch.sample(seed, P, M, snr, batch=batch, units=units)
-        y = torch.from_numpy(s.y.real.copy()), torch.from_numpy(s.y.imag.copy())
-        data = (torch.cat(y, dim=-1), torch.from_numpy(s.freqs).expand(batch, M).clone())
+        width = _width(generator, self.perturbation)
+        return self._module().sample(seed, P, M, snr, batch=batch, units=units,
+                                     delay_perturbation=width)
+
+    def sample(self, generator, batch):
+        s = self._draw(generator, batch)
+        data = (_stacked(s.y, batch), _grid(s.freqs, batch))
         x_star, f_star = self._maximum_likelihood(data, torch.from_numpy(s.theta_true))
         return self.problem(data, torch.from_numpy(s.theta0), x_star, f_star)
+
+
+class ConcentratedChannel(Channel):
+    """Delay estimation with the path weights eliminated (:mod:`learnedmin.problems.concentrated`).
+
+    The instances of :class:`Channel` (the same constructor arguments and draws) with ``x = tau``,
+    the ``P`` delays, and the concentrated cost ``min_gamma |y - A(tau) gamma|^2`` (variable
+    projection). The start is the delays of :class:`Channel`'s start; the minimiser is the
+    delays of the maximum-likelihood estimate, found by Levenberg-Marquardt on the concentrated
+    residual (with its exact Golub-Pereyra Jacobian) started at the true delays, and ``f_star``
+    is its cost. :meth:`hessian_product` is the concentrated Gauss-Newton product ``2 J^T J v``.
+    """
+
+    name = "channel_concentrated"
+    lm_steps = 30
+
+    @staticmethod
+    def _concentrated():
+        from ..problems import concentrated
+
+        return concentrated
+
+    def value(self, data, x):
+        y, freqs = data
+        return self._concentrated().cost(x, y, freqs)
+
+    def gradient(self, data, x):
+        y, freqs = data
+        return self._concentrated().gradient(x, y, freqs)
+
+    def hessian_product(self, data, x, v):
+        """Concentrated Gauss-Newton products ``2 J^T J v`` ``(B, P)``."""
+        y, freqs = data
+        return self._concentrated().gauss_newton_hessp(x, v, y, freqs)
+
+    def _maximum_likelihood(self, data, tau):
+        vp = self._concentrated()
+        y, freqs = data
+        return _levenberg_marquardt(lambda t: self.value(data, t),
+                                    lambda t: vp.residual(t, y, freqs),
+                                    lambda t: vp.jacobian(t, y, freqs), tau, self.lm_steps)
+
+    def sample(self, generator, batch):
+        s = self._draw(generator, batch)
+        P = s.theta_true.shape[-1] // 3
+        data = (_stacked(s.y, batch), _grid(s.freqs, batch))
+        x_star, f_star = self._maximum_likelihood(data, torch.from_numpy(s.theta_true[:, :P]))
+        return self.problem(data, torch.from_numpy(s.theta0[:, :P].copy()), x_star, f_star)
+
+
+class ConcentratedChannel2D(Family):
+    """Delay-angle estimation with the path weights eliminated
+    (:mod:`learnedmin.problems.concentrated` on :mod:`learnedmin.problems.channel2d`).
+
+    ``x = [tau_1..P, mu_1..P]``, the concentrated cost ``min_gamma |y - A(tau, mu) gamma|^2`` on
+    ``K`` antennas by ``M`` subcarriers; instances and starts from
+    :func:`learnedmin.problems.channel2d.sample`, half the batches in natural, half in scaled
+    units. The minimiser is the delays and angles of the maximum-likelihood estimate, found by
+    Levenberg-Marquardt on the concentrated residual started at the truth.
+
+    Parameters
+    ----------
+    paths, subcarriers, antennas : (int, int)
+        Ranges (both ends included) of ``P``, ``M`` and ``K``, one of each drawn per batch.
+    snr_db : (float, float)
+        Range of the SNR in dB, one drawn per instance.
+    perturbation, angle_perturbation : (float, float)
+        Ranges of the largest delay and angle errors of the start, in resolution cells; one width
+        of each drawn per batch (nothing is drawn for a degenerate range).
+    """
+
+    name = "channel2d_concentrated"
+    lm_steps = 30
+
+    def __init__(self, paths=(1, 3), subcarriers=(16, 32), antennas=(4, 8), snr_db=(10.0, 30.0),
+                 perturbation=(0.25, 0.25), angle_perturbation=(0.25, 0.25)):
+        self.paths, self.subcarriers = tuple(paths), tuple(subcarriers)
+        self.antennas, self.snr_db = tuple(antennas), snr_db
+        self.perturbation = _width_range("perturbation", perturbation)
+        self.angle_perturbation = _width_range("angle_perturbation", angle_perturbation)
+
+    @staticmethod
+    def _concentrated():
+        from ..problems import concentrated
+
+        return concentrated
+
+    def value(self, data, x):
+        return self._concentrated().cost2d(x, *data)
+
+    def gradient(self, data, x):
+        return self._concentrated().gradient2d(x, *data)
+
+    def hessian_product(self, data, x, v):
+        """Concentrated Gauss-Newton products ``2 J^T J v`` ``(B, 2P)``."""
+        return self._concentrated().gauss_newton_hessp2d(x, v, *data)
+
+    def _maximum_likelihood(self, data, x):
+        vp = self._concentrated()
+        return _levenberg_marquardt(lambda t: self.value(data, t),
+                                    lambda t: vp.residual2d(t, *data),
+                                    lambda t: vp.jacobian2d(t, *data), x, self.lm_steps)
+
+    def sample(self, generator, batch):
+        from ..problems import channel2d
+
+        P = _randint(generator, *self.paths)
+        M = _randint(generator, *self.subcarriers)
+        K = _randint(generator, *self.antennas)
+        units = "natural" if _randint(generator, 0, 1) == 0 else "scaled"
+        seed = int(torch.randint(0, 2**62, (), generator=generator))
+        snr = _uniform(generator, (batch,), *self.snr_db).numpy()
+        delay_width = _width(generator, self.perturbation)
+        angle_width = _width(generator, self.angle_perturbation)
+        s = channel2d.sample(seed, P, M, K, snr, batch=batch, units=units,
+                             delay_perturbation=delay_width, angle_perturbation=angle_width)
+        data = (_stacked(s.y, batch), _grid(s.freqs, batch), _grid(s.positions, batch))
+        x_star, f_star = self._maximum_likelihood(
+            data, torch.from_numpy(s.theta_true[:, :2 * P].copy()))
+        return self.problem(data, torch.from_numpy(s.theta0[:, :2 * P].copy()), x_star, f_star)
 
 
 FAMILIES = {}
@@ -586,4 +777,5 @@ def _channel_available():
 
 
 if _channel_available():
-    register_family(Channel())
+    for _family in (Channel(), ConcentratedChannel(), ConcentratedChannel2D()):
+        register_family(_family)
