@@ -333,7 +333,15 @@ class LearnedMinimizer:
         ``"newton_cg"`` under ``second_order``); the bundled networks were trained with
         quasi-Newton directions, and with a Hessian the run uses the classical weights
         ``(0, 0, 1)``: preconditioned Newton-CG behind the same safeguard. ``FixedWeights`` are
-        always used as given.
+        always used as given. Likewise, an archive trained with Newton-CG directions only
+        (``"channel"``) is not used without ``hess``/``hessp``: the run is the classical rule.
+    global_steps : int, optional
+        Length of the global phase: the first ``global_steps`` steps of the policy are taken as
+        they are (only a point where ``f`` or ``g`` is not finite is refused), so that a run can
+        leave the basin it starts in; then the classical rule runs alone behind the safeguard.
+        The result is the best point the run accepted. Default ``None``: the archive's
+        ``global_steps`` (``4`` for ``"channel"``, none for ``"default"``), none for
+        ``FixedWeights``, none where the run uses the classical weights.
     x_scale : float or array_like, optional
         Characteristic scale of each variable (as in :func:`scipy.optimize.least_squares`): the
         method works in ``x / x_scale``, and ``gtol`` applies to the gradient with respect to

@@ -776,6 +776,27 @@ def _channel_available():
     return True
 
 
+def _named(family, name):
+    """``family`` registered under another name (the same class with other ranges)."""
+    family.name = name
+    return family
+
+
+# Wide starts: the delays off by up to 0.3 to 2 resolution cells (one width per batch), beyond
+# the basin of Levenberg-Marquardt (about one cell): the families the global phase of the
+# bundled 'channel' network is trained on (configs/channel.toml), and the delay x angle family
+# of the retraining guide.
+WIDE_STARTS = (0.3, 2.0)
+
 if _channel_available():
-    for _family in (Channel(), ConcentratedChannel(), ConcentratedChannel2D()):
+    for _family in (
+        Channel(), ConcentratedChannel(), ConcentratedChannel2D(),
+        _named(Channel(paths=(2, 5), subcarriers=(32, 64), perturbation=WIDE_STARTS),
+               "channel_wide"),
+        _named(ConcentratedChannel(paths=(2, 5), subcarriers=(32, 64),
+                                   perturbation=WIDE_STARTS), "channel_concentrated_wide"),
+        _named(ConcentratedChannel2D(paths=(2, 3), perturbation=WIDE_STARTS,
+                                     angle_perturbation=WIDE_STARTS),
+               "channel2d_concentrated_wide"),
+    ):
         register_family(_family)

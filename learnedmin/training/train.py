@@ -78,7 +78,7 @@ def resolve_device(name):
 
 
 def _families(config):
-    """``[(family, weight)]`` of the config; an unavailable ``channel`` family is skipped."""
+    """``[(family, weight)]`` of the config; an unavailable channel family is skipped."""
     names = config["problems"]["families"]
     weights = config["problems"]["weights"] or [1.0] * len(names)
     out = []
@@ -86,7 +86,7 @@ def _families(config):
         try:
             out.append((get_family(name), float(weight)))
         except ValueError:
-            if name != "channel":
+            if not name.startswith("channel"):
                 raise
             warnings.warn("family 'channel' is unavailable (learnedmin.problems.channel is "
                           "missing); training without it", RuntimeWarning, stacklevel=3)
