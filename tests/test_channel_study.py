@@ -13,7 +13,9 @@ import pytest
 
 from learnedmin.bench import channel_study as cs
 from learnedmin.bench.__main__ import main as bench_main
+from learnedmin.bench.__main__ import build_parser
 from learnedmin.problems.channel import ChannelProblem
+from learnedmin.problems.concentrated import ConcentratedProblem
 
 TINY = cs.StudyConfig(paths=(1, 3), snr_db=(20.0,), trials=1, units=("scaled",),
                       start_cells=(0.25,), M=16)
@@ -103,6 +105,37 @@ class _Spy(ChannelProblem):
         return self._count("jacobian", x)
 
 
+class _ConcentratedSpy(ConcentratedProblem):
+    """A concentrated problem that counts the calls that really reach it."""
+
+    def __init__(self, problem):
+        super().__init__(problem.y, problem.freqs, problem.x0, problem.theta_true,
+                         problem.sigma2)
+        self.seen = 0
+
+    def _count(self, name, *args):
+        self.seen += 1
+        return getattr(super(), name)(*args)
+
+    def fun(self, x):
+        return self._count("fun", x)
+
+    def jac(self, x):
+        return self._count("jac", x)
+
+    def hess(self, x):
+        return self._count("hess", x)
+
+    def hessp(self, x, v):
+        return self._count("hessp", x, v)
+
+    def residual(self, x):
+        return self._count("residual", x)
+
+    def jacobian(self, x):
+        return self._count("jacobian", x)
+
+
 @pytest.fixture(scope="module")
 def small_problem():
     return cs.instance(cs.StudyConfig(M=16), "natural", 0.25, 2, 20.0, 3)
@@ -110,15 +143,56 @@ def small_problem():
 
 @pytest.mark.parametrize("method", cs.METHODS)
 def test_calls_are_the_calls_that_reach_the_problem(small_problem, method):
-    spy = _Spy(small_problem)
+    vp = method in cs.CONCENTRATED_METHODS
+    spy = _ConcentratedSpy(cs.concentrated(small_problem)) if vp else _Spy(small_problem)
     g0 = spy.jac(spy.x0)
     gtol = 1e-8 * float(np.max(np.abs(g0)))
     spy.seen = 0
-    x, status, message, counts, _, _ = cs._solve(method, spy, gtol, budget=5000, g0=g0)
+    x, status, message, counts, _, trace = cs._solve(method, spy, gtol, budget=5000, g0=g0)
     assert counts["calls"] == spy.seen, (method, counts, spy.seen)
     assert counts["calls"] == counts["nfev"] + counts["njev"] + counts["nhev"]
+    paired = counts["calls"] if method.startswith("LM") else \
+        max(counts["nfev"], counts["njev"]) + counts["nhev"]
+    assert counts["calls_paired"] == paired, (method, counts)
     assert status == "converged" or method == "Newton-CG", (method, status, message)
+    assert x.shape == ((small_problem.P,) if vp else (3 * small_problem.P,))
     assert spy.delays_resolved(x), (method, spy.delay_errors(x))
+    # the trace: (calls, paired calls, f) at each new lowest f, both counts increasing
+    assert trace and all(cp <= c for c, cp, _ in trace)
+    assert [f for _, _, f in trace] == sorted((f for _, _, f in trace), reverse=True)
+
+
+def test_concentrated_instance_is_the_same_channel(small_problem):
+    vp = cs.concentrated(small_problem)
+    P = small_problem.P
+    np.testing.assert_array_equal(vp.x0, small_problem.x0[:P])
+    np.testing.assert_array_equal(vp.theta_true, small_problem.x_true)
+    np.testing.assert_allclose(vp.crb_delay(), small_problem.crb_delay(), rtol=1e-12)
+    theta = vp.full_theta(vp.x0)
+    assert vp.fun(vp.x0) == pytest.approx(small_problem.fun(theta), rel=1e-10)
+
+
+def test_concentrated_methods_are_scored_on_the_full_theta():
+    cfg = cs.StudyConfig(paths=(2,), snr_db=(20.0,), trials=1, units=("scaled",),
+                         start_cells=(0.5,), M=16)
+    methods = ("LM", "LM-VP", "classical-VP")
+    records = {r["method"]: r for r in cs.run_instance(cfg, "scaled", 0.5, 2, 20.0, 0, methods)}
+    problem = cs.instance(cfg, "scaled", 0.5, 2, 20.0, 0)
+    vp = cs.concentrated(problem)
+    g0 = vp.jac(vp.x0)
+    for m in ("LM-VP", "classical-VP"):
+        tau = cs._solve(m, vp, cfg.rel_gtol * float(np.max(np.abs(g0))), cfg.budget, g0)[0]
+        theta = vp.full_theta(tau)
+        r = records[m]
+        np.testing.assert_allclose(r["delay_errors"], problem.delay_errors(theta), rtol=1e-12)
+        np.testing.assert_allclose(r["delay_errors"], vp.delay_errors(tau), rtol=1e-12)
+        assert r["cost"] == pytest.approx(problem.fun(theta), rel=1e-12)
+        assert r["crb"] == records["LM"]["crb"]
+        assert r["resolved"] == all(e <= 0.5 for e in r["delay_errors"])
+    # both forms reach the same least-squares minimum
+    costs = [r["cost"] for r in records.values()]
+    assert max(costs) == pytest.approx(min(costs), rel=1e-6)
+    assert all(r["at_best"] for r in records.values())
 
 
 @pytest.mark.parametrize("method", ["LM", "L-BFGS-B", "learned"])
@@ -144,6 +218,8 @@ def test_every_method_runs_on_every_instance(tiny_study):
     assert len(recs) == len(cs.METHODS) * 2
     for r in recs:
         assert r["calls"] == r["nfev"] + r["njev"] + r["nhev"] > 0, r
+        assert 0 < r["calls_paired"] <= r["calls"], r
+        assert r["calls_paired_to_best"] <= r["calls_to_best"], r
         assert len(r["delay_errors"]) == len(r["crb"]) == r["P"]
         assert r["resolved"] == all(e <= 0.5 for e in r["delay_errors"])
         assert r["within_crb"] == all(e <= 4 * c for e, c in zip(r["delay_errors"], r["crb"]))
@@ -171,7 +247,9 @@ def _record(method, errors, crb, calls, resolved=None, at_best=True, trial=0):
     errors = list(errors)
     return dict(units="natural", start_cells=0.25, P=len(errors), snr_db=10.0, trial=trial,
                 method=method, status="converged", calls=calls,
-                calls_to_best=calls // 2 if at_best else math.inf, delay_errors=errors, crb=crb,
+                calls_to_best=calls // 2 if at_best else math.inf, calls_paired=calls - 1,
+                calls_paired_to_best=calls // 4 if at_best else math.inf,
+                delay_errors=errors, crb=crb,
                 resolved=all(e <= 0.5 for e in errors) if resolved is None else resolved,
                 at_best=at_best, within_crb=False)
 
@@ -191,12 +269,16 @@ def test_summary_rmse_is_over_resolved_runs_and_crb_over_all_instances():
     assert (rows["LM"]["median_calls"], rows["learned"]["median_calls"]) == (15.0, 40.0)
     assert (rows["LM"]["median_calls_to_best"], rows["learned"]["median_calls_to_best"]) == (
         7.5, math.inf)
+    assert (rows["LM"]["median_calls_paired"], rows["learned"]["median_calls_paired"]) == (
+        14.0, 39.0)
+    assert rows["LM"]["median_calls_paired_to_best"] == 3.5
 
 
 def _summary_row(method, snr, **values):
     row = dict(units="natural", start_cells=0.25, P=3, snr_db=snr, method=method, resolved=1.0,
                at_best=1.0, within_crb=1.0, rmse_ratio=1.0, median_calls=10.0,
-               median_calls_to_best=5.0)
+               median_calls_to_best=5.0, median_calls_paired=8.0,
+               median_calls_paired_to_best=4.0)
     return dict(row, **values)
 
 
@@ -223,6 +305,66 @@ def test_targets_report_the_worst_setting_and_its_margin():
         pytest.approx(-0.1)
 
 
+def _global_summary(wide, mid, narrow):
+    """A scaled-units summary at the three start widths of the global-phase targets: per width,
+    ``{method: {metric: value}}`` (the other metrics at their defaults)."""
+    summary = []
+    for start, values in ((cs.GLOBAL_WIDE, wide), (cs.GLOBAL_MID, mid),
+                          (cs.GLOBAL_NARROW, narrow)):
+        for snr in (10.0, 30.0):
+            summary += [_summary_row(m, snr, units="scaled", start_cells=start, **v)
+                        for m, v in values.items()]
+    return summary
+
+
+def test_global_targets_add_their_offsets():
+    methods = ("LM", "LM-VP", "schedule-VP", "channel-GNH", "channel-VP")
+    wide = {"LM": {}, "LM-VP": dict(resolved=0.5), "schedule-VP": dict(resolved=0.6),
+            "channel-GNH": {}, "channel-VP": dict(resolved=0.68)}
+    mid = {"LM": dict(resolved=0.7), "LM-VP": {}, "schedule-VP": {},
+           "channel-GNH": dict(resolved=0.8), "channel-VP": {}}
+    narrow = {"LM": dict(resolved=1.0, median_calls_paired_to_best=10.0), "LM-VP": {},
+              "schedule-VP": {},
+              "channel-GNH": dict(resolved=0.995, median_calls_paired_to_best=13.0),
+              "channel-VP": dict(resolved=0.98, rmse_ratio=1.2,
+                                 median_calls_paired_to_best=13.5)}
+    got = {(t["target"], t["method"]): t
+           for t in cs.check_targets(_global_summary(wide, mid, narrow), methods)}
+    # +0.15 over LM-VP's 0.5: 0.68 meets it; +0.10 over schedule-VP's 0.6: 0.68 misses it
+    t = got[("resolved >= LM-VP's + 0.15 at ±1.5 cell", "channel-VP")]
+    assert (t["met"], t["settings"]) == (True, 2) and t["limit"] == pytest.approx(0.65)
+    assert "±1.5 cell" in t["where"]
+    t = got[("resolved >= schedule-VP's + 0.1 at ±1.5 cell", "channel-VP")]
+    assert not t["met"] and t["worst"] == pytest.approx(-0.02)
+    # +0.15 over LM's 0.7 at ±1 cell: 0.8 misses it
+    t = got[("resolved >= LM's + 0.15 at ±1 cell", "channel-GNH")]
+    assert not t["met"] and t["limit"] == pytest.approx(0.85) and "±1 cell" in t["where"]
+    # at ±0.3 cell: at most 0.01 below LM's (LM-VP's), at most 3 paired calls above LM's
+    assert got[("resolved >= LM's − 0.01 at ±0.3 cell", "channel-GNH")]["met"]
+    t = got[("resolved >= LM-VP's − 0.01 at ±0.3 cell", "channel-VP")]
+    assert not t["met"] and t["worst"] == pytest.approx(-0.01)
+    label = "median calls to the best cost (f and g paired) <= LM's + 3 at ±0.3 cell"
+    assert got[(label, "channel-GNH")]["met"]
+    t = got[(label, "channel-VP")]
+    assert not t["met"] and (t["value"], t["limit"]) == (13.5, 13.0)
+    t = got[("RMSE/√CRB <= 1.1 at SNR >= 10 dB, ±0.3 cell", "channel-VP")]
+    assert not t["met"] and t["settings"] == 2
+    assert got[("RMSE/√CRB <= 1.1 at SNR >= 10 dB, ±0.3 cell", "channel-GNH")]["met"]
+    # every target is judged only at its own width
+    assert all(t["settings"] == 2 for t in got.values() if "cell" in t["target"])
+
+
+def test_global_targets_need_their_widths_and_methods():
+    rows = {m: {} for m in ("LM", "LM-VP", "channel-GNH", "channel-VP")}
+    summary = [r for r in _global_summary(rows, rows, rows) if r["start_cells"] != 1.5]
+    labels = {t["target"] for t in cs.check_targets(summary, tuple(rows))}
+    assert "resolved >= LM's + 0.15 at ±1 cell" in labels
+    assert not any("±1.5 cell" in label for label in labels)  # no setting at ±1.5 cells
+    assert not any("schedule-VP" in label for label in labels)  # not run
+    summary = _global_summary(rows, rows, rows)
+    assert not any("channel-" in t["method"] for t in cs.check_targets(summary, ("LM",)))
+
+
 # --------------------------------------------------------------------------------------------
 # The report
 
@@ -239,10 +381,61 @@ def test_report_names_its_command_and_has_every_table(tiny_study, tmp_path):
         assert f"| 3 | {m} |" in text
     assert (tmp_path / cs.FIGURE).is_file() and str(tmp_path / cs.FIGURE) in written
     assert f"]({cs.FIGURE})" in text
+    # one start width: no figure against the start width
+    assert not (tmp_path / cs.SUCCESS_FIGURE).exists() and cs.SUCCESS_FIGURE not in text
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert data["runs"]["columns"] == list(cs.RUN_COLUMNS)
     assert len(data["runs"]["rows"]) == len(tiny_study["records"])
     assert data["config"]["trials"] == 1 and data["summary"] and data["targets"]
+
+
+def test_success_figure_is_written_for_several_start_widths(tmp_path):
+    cfg = cs.StudyConfig(paths=(2,), snr_db=(20.0,), trials=1, units=("scaled",),
+                         start_cells=(0.25, 1.0), M=16)
+    results = cs.run_study(cfg, methods=("LM", "LM-VP", "schedule-VP", "BFGS"), processes=False)
+    written = cs.write_outputs(results, str(tmp_path), plots=True)
+    assert str(tmp_path / cs.SUCCESS_FIGURE) in written
+    assert (tmp_path / cs.SUCCESS_FIGURE).stat().st_size > 0
+    assert not (tmp_path / cs.FIGURE).exists()  # no P = 3
+    assert f"]({cs.SUCCESS_FIGURE})" in (tmp_path / "results.md").read_text(encoding="utf-8")
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert data["success_figure"] == cs.SUCCESS_FIGURE
+    assert not cs.plot_success(str(tmp_path / "one.png"),
+                               [r for r in results["summary"] if r["start_cells"] == 1.0],
+                               results["methods"])
+
+
+def _options(argv):
+    parser = build_parser()
+    return cs._study_options(parser, parser.parse_args(["channel", *argv]))
+
+
+def test_preset_sets_the_study_and_options_override_it():
+    options, methods = _options(["--preset", "global"])
+    assert methods == cs.GLOBAL_METHODS
+    cfg = cs.StudyConfig(**options)
+    assert (cfg.units, cfg.paths, cfg.snr_db, cfg.trials) == (("scaled",), (3, 5), (10.0, 30.0),
+                                                              50)
+    assert cfg.start_cells == (0.3, 1.0, 1.5, 2.0)
+    options, methods = _options(["--preset", "global", "--trials", "3", "--snr", "20",
+                                 "--methods", "LM,channel-VP"])
+    assert (options["trials"], options["snr_db"], options["paths"]) == (3, (20.0,), (3, 5))
+    assert methods == ("LM", "channel-VP")
+    assert _options(["--preset", "global", "--methods", "+BFGS"])[1] == \
+        cs.GLOBAL_METHODS + ("BFGS",)
+    options, methods = _options([])
+    assert methods == cs.METHODS
+    assert cs.StudyConfig(**options) == cs.StudyConfig()
+
+
+def test_command_line_rejects_unknown_study_methods(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench_main(["channel", "--methods", "LM,Powell", "--quiet"])
+    assert exc.value.code == 2
+    assert "--methods: unknown channel-study method 'Powell'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_main(["channel", "--preset", "local"])
+    assert "invalid choice: 'local'" in capsys.readouterr().err
 
 
 def test_command_line_rejects_bad_options(capsys):

@@ -20,6 +20,7 @@ examples:
   python -m learnedmin.bench --methods +TNC,mypackage.solvers:my_method
   python -m learnedmin.bench overhead --out docs/benchmarks
   python -m learnedmin.bench channel --start-cells 0.25,0.75 --out docs/channel --jobs 2
+  python -m learnedmin.bench channel --preset global --out docs/channel-global --jobs 2
   python -m learnedmin.bench batch --out docs/benchmarks          # minimize_batch throughput
   python -m learnedmin.bench list
 """
@@ -63,7 +64,9 @@ def build_parser():
                         f"({', '.join(DEFAULT_METHODS)}); start with '+' to add to it "
                         "instead. A name is a built-in (" + ", ".join(BUILTIN) + "), any "
                         "scipy.optimize.minimize method, or 'module:callable' (a SciPy custom "
-                        "method, given jac, maxiter and, if it accepts it, gtol)")
+                        "method, given jac, maxiter and, if it accepts it, gtol). With "
+                        "'channel': methods of the study (" + ", ".join(channel_study.METHODS)
+                        + "; default all, or the preset's)")
     p.add_argument("--large", action="store_true",
                    help="with 'classic', also run the scalable problems at n = 10^6 (the "
                         "'scale' suite)")
