@@ -16,6 +16,8 @@ architecture in its metadata, and then only its tensor bytes are loaded, into th
 (:func:`load` and :func:`export`); each filters exactly TorchScript's deprecation warning.
 """
 
+import atexit
+import contextlib
 import functools
 import hashlib
 import io
@@ -44,7 +46,7 @@ _JIT_DEPRECATION = r"`torch\.jit\.(script|save|load)` is deprecated"
 # (tests/test_weights_security.py checks that the pins match the files).
 _PINNED_SHA256 = {
     "default": "a173c7ba640bcf2b32d059c99ef2c8efcfc0c314361aacae6216e6e66413926f",
-    "channel": "e6fe94533273ebdbff1ed3f76587c9c08fdb7025925a1a9727d4ea8ac8783616",
+    "channel": "8a920cb9a056d358f345f92c0c760cbe31e7ecd20b4ef9ee196b47b74b81bbf6",
 }
 # Bounds on what an untrusted archive may make this process read or build.
 _MAX_HIDDEN = 1024  # widest network whose reference code is built without trust=True
@@ -63,8 +65,7 @@ class WeightsError(ValueError):
 def _paths(weights):
     """``(pt_path, json_path, label)`` for a bundled name or a path to a ``.pt`` file."""
     if isinstance(weights, str) and weights in BUNDLED:
-        root = resources.files(__name__)
-        return Path(str(root / f"{weights}.pt")), Path(str(root / f"{weights}.json")), weights
+        return _bundled_file(f"{weights}.pt"), _bundled_file(f"{weights}.json"), weights
     if not isinstance(weights, (str, os.PathLike)):
         raise TypeError(
             f"'weights' must be a bundled name {BUNDLED} or a path to a .pt archive; "
@@ -72,6 +73,21 @@ def _paths(weights):
         )
     path = Path(weights)
     return path, path.with_suffix(".json"), str(path)
+
+
+_BUNDLED_FILES = {}
+_EXTRACTED = contextlib.ExitStack()  # files extracted from a zipped install, removed at exit
+atexit.register(_EXTRACTED.close)
+
+
+def _bundled_file(name):
+    """A file system path of the package data file ``name``: the file itself in an ordinary
+    install, a temporary copy (kept until the interpreter exits) where the package is imported
+    from a zip archive (:func:`importlib.resources.as_file`)."""
+    if name not in _BUNDLED_FILES:
+        _BUNDLED_FILES[name] = Path(_EXTRACTED.enter_context(
+            resources.as_file(resources.files(__name__) / name)))
+    return _BUNDLED_FILES[name]
 
 
 def _expected():
