@@ -322,6 +322,8 @@ def step(state, setup):
     get their status and are frozen) and a :class:`StepInfo`, or ``None`` when no row ran.
     """
     xp = array_namespace(state.x)
+    if 0 < global_steps(setup.opts) == state.k:
+        state = _hand_over(state)
     status, live, pg = _stop_tests(state, setup, xp)
     if not any_true(live):
         return state._replace(status=status), None
@@ -341,6 +343,14 @@ def step(state, setup):
 def global_steps(opts):
     """The length of the global phase (option ``global_steps``; ``None`` is no global phase)."""
     return opts.get("global_steps") or 0
+
+
+def _hand_over(state):
+    """The state the local phase starts from: the best point the global phase accepted (its
+    last point may lie higher), with the nonmonotone reference restarted there. Measured against
+    handing over the last point on channel estimation (``docs/channel-estimation.md``)."""
+    return state._replace(x=state.x_best, f=state.f_best, g=state.g_best,
+                          window=(state.f_best,))
 
 
 def _global_search(state, setup, p, live, xp):

@@ -82,6 +82,17 @@ def test_run_that_climbs_returns_the_best_point_it_accepted():
     np.testing.assert_allclose(_double_well(res.x), res.fun)
 
 
+def test_local_phase_starts_from_the_best_point_of_the_global_phase():
+    x0 = np.array([-0.8])
+    steps = 3
+    res = _run(FixedWeights((2.0, 1.0, 0.0)), steps, _double_well, _double_well_grad, x0,
+               initial_step=3.0)
+    values = res.trace["fun"]
+    assert values[steps] > min(values[:steps + 1])  # the global phase ended above its best
+    # the first classical step descends from the best point, not from the last one
+    assert values[steps + 1] <= min(values[:steps + 1])
+
+
 def _nan_outside(x):
     return float(np.sum(x ** 2)) if np.max(np.abs(x)) < 2.0 else math.nan
 
