@@ -378,3 +378,14 @@ def test_concentrated_families_sample_valid_batches(name, D, one_torch_thread):
                         dtype=torch.float64)
         hv = p.hessian_product(p.x0, v)
         assert hv.shape == p.x0.shape and torch.isfinite(hv).all()
+
+
+def test_coincident_delays_give_finite_values():
+    # two paths at one delay make the weights' normal equations singular; the projection has a
+    # limit there, and a run that steps onto it must not end in a LinAlgError
+    prob = vp.ConcentratedProblem.random(0, 3, 64, 20.0, units="scaled")
+    x = prob.x0.copy()
+    x[1] = x[0]
+    values = (prob.fun(x), prob.jac(x), prob.hess(x), prob.residual(x), prob.jacobian(x))
+    assert all(np.all(np.isfinite(v)) for v in values)
+    assert 0.0 <= prob.fun(x) <= float(np.sum(np.abs(prob.y) ** 2))

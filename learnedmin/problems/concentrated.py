@@ -159,6 +159,20 @@ def _design(c, s, xp):
     return xp.concat([xp.concat([c, s], axis=-1), xp.concat([-s, c], axis=-1)], axis=-2)
 
 
+# Relative ridge added to the Gram matrix of the model (see _projection).
+RIDGE = 1e-13
+
+
+def _gram(A, xp):
+    """``A^T A`` plus a ridge at its rounding level, which keeps the projection defined where
+    two paths meet (equal delays make ``A^T A`` singular; the projected residual has a limit
+    there)."""
+    G = xp.matmul(xp.matrix_transpose(A), A)
+    size = G.shape[-1]
+    scale = xp.sum(xp.linalg.diagonal(G), axis=-1) / size
+    return G + (RIDGE * scale)[..., None, None] * xp.eye(size, dtype=G.dtype, device=G.device)
+
+
 def _solve(G, B, xp):
     """``G^{-1} B`` for a matrix ``B`` ``(..., 2P, k)``, broadcasting the batch dimensions."""
     shape = tuple(np.broadcast_shapes(tuple(G.shape[:-2]), tuple(B.shape[:-2])))
@@ -172,7 +186,7 @@ def _projection(x, b, grids, xp):
     ``[Re gamma; Im gamma]`` and the projected residual ``b - A_r w``."""
     c, s, _, _ = _basis(x, grids, xp)
     A = _design(c, s, xp)
-    G = xp.matmul(xp.matrix_transpose(A), A)
+    G = _gram(A, xp)
     w = _solve(G, sp.rmatvec(A, b, xp)[..., None], xp)[..., 0]
     return A, G, w, b - sp.matvec(A, w, xp)
 
@@ -198,7 +212,7 @@ def _residual_and_jacobian(x, b, grids, xp):
     P = c.shape[-1]
     A = _design(c, s, xp)
     At = xp.matrix_transpose(A)
-    G = xp.matmul(At, A)
+    G = _gram(A, xp)
     w = _solve(G, sp.rmatvec(A, b, xp)[..., None], xp)[..., 0]
     r = b - sp.matvec(A, w, xp)
     alpha, beta = w[..., None, :P], w[..., None, P:]
