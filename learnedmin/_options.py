@@ -64,6 +64,7 @@ RULES = {
     "diagonal_max": (1000, "be an integer >= 0", _Integer(0)),
     "refine": (None, "be None or a bool", lambda v: v is None or isinstance(v, bool)),
     "refine_band": (1.1, "be a real number > 1", lambda v: _is_real(v) and v > 1),
+    "budget": (None, "be None or an integer >= 1", _Integer(1, none=True)),
     "global_steps": (None, "be None or an integer >= 0", _Integer(0, none=True)),
     "network_with_hessian": (None, "be None or a bool", lambda v: v is None or isinstance(v, bool)),
     "x_scale": (None, "be None or positive finite numbers (one, or one per variable)",

@@ -6,6 +6,7 @@ SUCCESS = 0
 MAXITER = 1
 PRECISION_LOSS = 2
 NONFINITE = 3
+BUDGET = 4
 CALLBACK_STOP = 99
 
 MESSAGES = {
@@ -13,6 +14,7 @@ MESSAGES = {
     MAXITER: "Maximum number of iterations has been exceeded.",
     PRECISION_LOSS: "Desired error not necessarily achieved due to precision loss.",
     NONFINITE: "NaN or infinite value encountered in `fun` or `jac` at the current point.",
+    BUDGET: "The evaluation budget (option `budget`) has been spent.",
     CALLBACK_STOP: "`callback` raised `StopIteration`.",
 }
 

@@ -259,7 +259,7 @@ def _torch_policy(policy, device):
         if key not in _TORCH_MODULES:
             _TORCH_MODULES[key] = copy.deepcopy(module).to(device)
         module = _TORCH_MODULES[key]
-    return ModulePolicy(module, policy.hidden_size)
+    return ModulePolicy(module, policy.hidden_size, policy.n_features)
 
 
 _MINIMIZERS = {}  # bundled name or path -> LearnedMinimizer (its network, loaded once)

@@ -13,7 +13,7 @@ from torch import nn
 
 from .directions import N_SLOTS
 from .policy import CLASSICAL_WEIGHTS  # what the untrained head reproduces
-from .statistics import N_FEATURES
+from .statistics import BASE_FEATURES, N_FEATURES
 
 # Output bounds per slot: multipliers of the scaled gradient, momentum and second-order directions.
 DEFAULT_BOUNDS = (2.0, 1.0, 2.0)
@@ -55,9 +55,13 @@ class WeightingNet(nn.Module):
         ``|a_i| <= bounds[i]`` for the output weights (``a = bounds * tanh(z)``).
     init_weights : sequence of float
         Weights the untrained network outputs for every input (head weight zero, bias set).
+    n_features : int
+        The statistics it reads: the first ``n_features`` of ``FEATURE_NAMES`` (default all;
+        an archive records them as its ``feature_names``).
     """
 
-    def __init__(self, hidden: int = 32, bounds=DEFAULT_BOUNDS, init_weights=CLASSICAL_WEIGHTS):
+    def __init__(self, hidden: int = 32, bounds=DEFAULT_BOUNDS, init_weights=CLASSICAL_WEIGHTS,
+                 n_features: int = N_FEATURES):
         super().__init__()
         if len(bounds) != N_SLOTS or len(init_weights) != N_SLOTS:
             raise ValueError(f"bounds and init_weights need {N_SLOTS} entries, one per slot")
@@ -65,9 +69,11 @@ class WeightingNet(nn.Module):
             raise ValueError("each init weight must satisfy |init_weights[i]| < bounds[i]")
         self.hidden_size = hidden
         self.feature_clip = FEATURE_CLIP
-        self.n_features = N_FEATURES
+        if not BASE_FEATURES <= n_features <= N_FEATURES:
+            raise ValueError(f"n_features must be between {BASE_FEATURES} and {N_FEATURES}")
+        self.n_features = n_features
         self.n_slots = N_SLOTS
-        self.cell = nn.GRUCell(N_FEATURES + N_SLOTS, hidden, dtype=torch.float64)
+        self.cell = nn.GRUCell(n_features + N_SLOTS, hidden, dtype=torch.float64)
         self.head = nn.Linear(hidden, N_SLOTS, dtype=torch.float64)
         self.register_buffer("bounds", torch.tensor(bounds, dtype=torch.float64))
         with torch.no_grad():

@@ -16,6 +16,7 @@ import numpy as np
 from ._xp import array_namespace
 
 from .directions import N_SLOTS, SLOTS
+from .statistics import N_FEATURES
 
 # The classical rule: the second-order direction with unit step (L-BFGS, or Newton-CG with
 # hessp) behind the same line search. The untrained network reproduces it; it is the ablation's
@@ -67,27 +68,29 @@ class FixedWeights:
 class ModulePolicy:
     """A weighting network (eager or TorchScript) on torch tensors, as the module returns them."""
 
-    def __init__(self, module, hidden_size):
+    def __init__(self, module, hidden_size, n_features=None):
         self.module = module
         self.hidden_size = hidden_size
+        self.n_features = n_features or getattr(module, "n_features", N_FEATURES)
 
     def initial_state(self, batch, like):
         xp = array_namespace(like)
         return xp.zeros((batch, self.hidden_size), dtype=like.dtype, device=like.device)
 
     def __call__(self, stats, prev, valid, h):
-        return self.module(stats, prev, valid, h)
+        return self.module(stats[..., :self.n_features], prev, valid, h)
 
 
 class TorchScriptPolicy:
     """Runs a loaded TorchScript weighting network on numpy statistics."""
 
-    def __init__(self, module, hidden_size):
+    def __init__(self, module, hidden_size, n_features=N_FEATURES):
         import torch
 
         self._torch = torch
         self.module = module
         self.hidden_size = hidden_size
+        self.n_features = n_features
 
     def initial_state(self, batch, like):
         return np.zeros((batch, self.hidden_size))
@@ -96,7 +99,8 @@ class TorchScriptPolicy:
         torch = self._torch
         with torch.no_grad():
             a, h_new = self.module(
-                torch.from_numpy(np.ascontiguousarray(stats, dtype=np.float64)),
+                torch.from_numpy(np.ascontiguousarray(stats[..., :self.n_features],
+                                                      dtype=np.float64)),
                 torch.from_numpy(np.ascontiguousarray(prev, dtype=np.float64)),
                 torch.from_numpy(np.ascontiguousarray(valid, dtype=np.float64)),
                 torch.from_numpy(np.ascontiguousarray(h, dtype=np.float64)),
@@ -131,12 +135,13 @@ class MirroredPolicy:
         self.bounds = params["bounds"]
         self.clip = float(feature_clip)
         self.hidden_size = self.w_hh.shape[1]
+        self.n_features = self.w_ih.shape[1] - N_SLOTS
 
     def initial_state(self, batch, like):
         return np.zeros((batch, self.hidden_size))
 
     def __call__(self, stats, prev, valid, h):
-        z = transformed_features(stats, self.clip)
+        z = transformed_features(stats[..., :self.n_features], self.clip)
         # GRU gates in the order r, z, n
         gi = np.concatenate([z, prev], axis=-1) @ self.w_ih.T + self.b_ih
         gh = h @ self.w_hh.T + self.b_hh
@@ -154,7 +159,7 @@ def fast_policy(module, meta):
     network during training): the numpy mirror if it agrees with the module to 1e-12 on random
     inputs, else the module itself."""
     hidden = int(meta["network"]["hidden"])
-    scripted = TorchScriptPolicy(module, hidden)
+    scripted = TorchScriptPolicy(module, hidden, len(meta["feature_names"]))
     try:
         params = {k: v.detach().cpu().numpy().astype(np.float64)
                   for k, v in module.state_dict().items()}

@@ -79,6 +79,7 @@ class State(NamedTuple):
     x_best: object            # the accepted point with the lowest value so far (the global
     f_best: object            # phase may accept points above the current one),
     g_best: object            # with its value and gradient
+    spent: object             # evaluations (points where f was computed) so far, as floats
     status: object
     nit: object
     k: int
@@ -138,7 +139,7 @@ def init(x0, setup, gtol=None):
         progress_ref=stop_gradient(g0_norm), progress_k=zeros, classical_until=zeros,
         initial_scale=initial_scale, f_start=f, g0_norm=g0_norm,
         gtol=_full(xp, f, float(opts["gtol"])) if gtol is None else gtol,
-        diagonal=None, x_best=x0, f_best=f, g_best=g,
+        diagonal=None, x_best=x0, f_best=f, g_best=g, spent=xp.ones_like(f),
         status=xp.where(finite, _full(xp, f, st.RUNNING, xp.int64),
                         _full(xp, f, st.NONFINITE, xp.int64)),
         nit=xp.zeros(f.shape, dtype=xp.int64, device=x0.device), k=0,

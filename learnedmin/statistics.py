@@ -11,7 +11,9 @@ from typing import NamedTuple
 from ._xp import any_true, array_namespace, safe_div
 
 # Bump FEATURE_VERSION whenever the meaning or order of FEATURE_NAMES changes: archives trained for
-# another version are refused at load time.
+# another version are refused at load time. A new feature is only ever appended: an archive lists
+# the features its network reads (a prefix of FEATURE_NAMES, at least the first
+# BASE_FEATURES), and the policy hands it those.
 FEATURE_VERSION = 1
 FEATURE_NAMES = (
     "cos_momentum",         # cos(d_mom, -g)
@@ -28,8 +30,10 @@ FEATURE_NAMES = (
     "valid_gradient",
     "valid_momentum",
     "valid_second_order",
+    "budget_spent",         # evaluations spent / option budget (0 without a budget)
 )
 N_FEATURES = len(FEATURE_NAMES)
+BASE_FEATURES = 14  # the features of the first networks (before "budget_spent")
 
 _TINY = 1e-300
 
@@ -48,10 +52,10 @@ class History(NamedTuple):
 
 # Features that need a previous step; they are 0 at the first iteration.
 _NEEDS_PREVIOUS = (True, False, True, False, True, True, True, True, True, False, False,
-                   False, False, False)
+                   False, False, False, False)
 
 
-def statistics(g, directions, valid, history):
+def statistics(g, directions, valid, history, spent=None):
     """Feature vector ``(..., N_FEATURES)`` in the order of ``FEATURE_NAMES``.
 
     All inner products come from one Gram matrix of ``(-g, d_gd, d_mom, d_2nd)``, so the cost is
@@ -64,6 +68,8 @@ def statistics(g, directions, valid, history):
     directions, valid : tuples from :func:`learnedmin.directions.candidates`.
     history : History
         Scalars carried from the last iteration (see :class:`History`).
+    spent : array (...), optional
+        The fraction of the evaluation budget spent (``0`` without a budget).
     """
     xp = array_namespace(g, *directions)
     V = xp.stack((-g,) + tuple(directions), axis=-2)             # (..., 4, n)
@@ -89,7 +95,8 @@ def statistics(g, directions, valid, history):
             xp.log(xp.clip(history.step_fraction, _TINY, None)),
             xp.astype(history.overridden, g.dtype),
             history.iteration / (history.iteration + 10.0),
-        ) + tuple(xp.astype(v, g.dtype) for v in valid),
+        ) + tuple(xp.astype(v, g.dtype) for v in valid)
+        + (xp.zeros_like(history.iteration) if spent is None else spent,),
         axis=-1,
     )
     first = ~valid[1]

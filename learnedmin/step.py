@@ -71,6 +71,10 @@ def _stop_tests(state, setup, xp):
     limit = running & ~converged & (state.k >= maxiter)
     status = xp.where(converged, st.SUCCESS, state.status)
     status = xp.where(limit, st.MAXITER, status)
+    if opts.get("budget") is not None:
+        spent = running & ~converged & ~limit & (state.spent >= opts["budget"])
+        status = xp.where(spent, st.BUDGET, status)
+        limit = limit | spent
     return status, running & ~converged & ~limit, pg
 
 
@@ -305,7 +309,9 @@ def _descent(state, setup, gr, free, second, pg, live, xp):
     classical = live & (state.k < classical_until)
     if 0 < global_steps(setup.opts) <= state.k:  # the local phase after a global one
         classical = live
-    stats = statistics(gr, directions, valid, state.history)
+    budget = setup.opts.get("budget")
+    stats = statistics(gr, directions, valid, state.history,
+                       None if budget is None else state.spent / budget)
     a, h_net = _propose(state, setup, stats, valid_f, h, live & ~classical, classical, one_hot,
                         xp)
     p = sum(col(a[..., i]) * directions[i] for i in range(N_SLOTS))
@@ -320,7 +326,63 @@ def step(state, setup):
 
     Returns ``(state, info)``: the next state (rows that converge, reach ``maxiter`` or fail
     get their status and are frozen) and a :class:`StepInfo`, or ``None`` when no row ran.
+    With the option ``budget``, every point at which ``f`` is asked for counts one evaluation
+    (with its gradient); a row that has spent its budget is not evaluated again (its further
+    trials read as non-finite values, which no search accepts) and stops with status
+    ``BUDGET`` at the end of the iteration, at the last point it accepted.
     """
+    budget = setup.opts.get("budget")
+    if budget is None:
+        return (yield from _step(state, setup))
+    xp = array_namespace(state.x)
+    meter = _Meter(state.spent, float(budget), xp)
+    new_state, info = yield from meter.run(_step(state, setup))
+    failed = (new_state.status == st.PRECISION_LOSS) | (new_state.status == st.RUNNING)
+    status = xp.where(failed & (meter.spent >= budget), st.BUDGET, new_state.status)
+    return new_state._replace(spent=meter.spent, status=status), info
+
+
+class _Meter:
+    """Counts the evaluations of one iteration per row and refuses those beyond the budget."""
+
+    def __init__(self, spent, budget, xp):
+        self.spent, self.budget, self.xp = spent, budget, xp
+
+    def run(self, generator):
+        """``generator``'s requests passed on (a generator), with ``"f"``/``"fg"`` rows over
+        the budget taken out and answered with NaN; returns ``generator``'s value."""
+        xp, answer = self.xp, None
+        try:
+            while True:
+                request = generator.send(answer)
+                if request.kind not in ("f", "fg"):
+                    answer = yield request
+                    continue
+                allowed = request.rows & (self.spent < self.budget)
+                self.spent = self.spent + xp.astype(allowed, self.spent.dtype)
+                refused = request.rows & ~allowed
+                if not any_true(refused):
+                    answer = yield request
+                    continue
+                answer = (yield request._replace(rows=allowed)) if any_true(allowed) else None
+                answer = self._refuse(request, refused, answer)
+        except StopIteration as done:
+            return done.value
+
+    def _refuse(self, request, refused, answer):
+        xp, x = self.xp, request.x
+        nan_f = xp.full(x.shape[:-1], float("nan"), dtype=x.dtype, device=x.device)
+        nan_g = xp.full(x.shape, float("nan"), dtype=x.dtype, device=x.device)
+        if request.kind == "f":
+            return nan_f if answer is None else xp.where(refused, nan_f, answer)
+        if answer is None:
+            return nan_f, nan_g
+        f, g = answer
+        return xp.where(refused, nan_f, f), select(refused, nan_g, g, xp)
+
+
+def _step(state, setup):
+    """:func:`step` without the budget's accounting."""
     xp = array_namespace(state.x)
     if 0 < global_steps(setup.opts) == state.k:
         state = _hand_over(state)
@@ -438,7 +500,7 @@ def _advance(state, setup, status, live, gr, d, searches, diagonal, xp, in_globa
         initial_scale=state.initial_scale, f_start=state.f_start, g0_norm=state.g0_norm,
         gtol=state.gtol, diagonal=diagonal, status=status,
         x_best=select(better, x_new, state.x_best, xp), f_best=xp.where(better, f_new, state.f_best),
-        g_best=select(better, g_new, state.g_best, xp),
+        g_best=select(better, g_new, state.g_best, xp), spent=state.spent,
         nit=state.nit + xp.astype(taken, state.nit.dtype), k=k + 1,
     )
     info = StepInfo(taken, d.stats, d.weights, d.directions, d.proposal, source, alpha, d.f_ref,

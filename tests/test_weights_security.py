@@ -18,6 +18,7 @@ import torch
 from learnedmin import WeightsError
 from learnedmin import weights as W
 from learnedmin.network import WeightingNet, symlog
+from learnedmin.statistics import N_FEATURES
 
 PRECIOUS = b"precious-user-data"
 
@@ -124,8 +125,8 @@ class Halved(WeightingNet):
         return a, h_new
 
 
-def _inputs(hidden):
-    stats = torch.linspace(-3.0, 5.0, 14, dtype=torch.float64)
+def _inputs(hidden, n_features=N_FEATURES):
+    stats = torch.linspace(-3.0, 5.0, n_features, dtype=torch.float64)
     return (stats, torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64),
             torch.zeros(hidden, dtype=torch.float64))
 

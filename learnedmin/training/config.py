@@ -56,6 +56,9 @@ SCHEMA = {
     "unroll.newton_cg": (False, "second-order slot: Newton-CG on Hessian-vector products (what "
                                 "minimize runs with hessp; the archive then says so and is used "
                                 "with hess/hessp), else quasi-Newton"),
+    "unroll.paired": (False, "f and g come together (what minimize runs with jac=True): every "
+                             "trial evaluates both, one evaluation of the option budget, and "
+                             "the refinement is off unless solver.refine says otherwise"),
     "solver": ({}, "solver options of the unrolled loop (same names and defaults as "
                    "LearnedMinimizer; leave empty to train for the defaults)"),
     "loss.kind": ("unsupervised", "'unsupervised' (log f - f*), 'supervised' (log |x - x*|^2) "

@@ -339,6 +339,44 @@ class LeastSquares(Family):
         return self.problem((w, y), x0, x_star, f_star)
 
 
+class GaussianLeastSquares(Family):
+    """Takabe & Wadayama's setting: ``1/2 |A x - b|^2`` with ``A`` ``m x n`` of i.i.d. standard
+    Gaussian entries (``600 x 300``: condition number about 32), ``x* ~ N(0, I)``, ``b = A x*``
+    and ``x0 = 0`` (the seed of deep-unfolded gradient descent; ``ANCHORS.md`` section 1).
+
+    Every instance has the same dimension; only ``A`` and ``x*`` change. ``x*`` is the unique
+    minimiser and ``f* = 0``.
+    """
+
+    name = "gaussian_least_squares"
+
+    def __init__(self, m=600, n=300):
+        if not (isinstance(m, int) and isinstance(n, int) and 1 <= n <= m):
+            raise ValueError(f"need integers 1 <= n <= m; got m={m!r}, n={n!r}")
+        self.m, self.n = m, n
+
+    def value(self, data, x):
+        a, b = data
+        r = (a @ x[..., None])[..., 0] - b
+        return 0.5 * (r * r).sum(-1)
+
+    def gradient(self, data, x):
+        a, b = data
+        r = (a @ x[..., None])[..., 0] - b
+        return (a.transpose(-1, -2) @ r[..., None])[..., 0]
+
+    def hessian_product(self, data, x, v):
+        a, _ = data
+        return (a.transpose(-1, -2) @ (a @ v[..., None]))[..., 0]
+
+    def sample(self, generator, batch):
+        a = _randn(generator, batch, self.m, self.n)
+        x_star = _randn(generator, batch, self.n)
+        b = (a @ x_star[..., None])[..., 0]
+        return self.problem((a, b), torch.zeros_like(x_star), x_star,
+                            torch.zeros(batch, dtype=DTYPE))
+
+
 class Logistic(Family):
     """L2-regularised logistic regression on synthetic data (labels partly flipped)."""
 
@@ -764,7 +802,8 @@ def family_names():
     return sorted(FAMILIES)
 
 
-for _family in (Quadratic(), LeastSquares(), Logistic(), Rosenbrock(), MLPFit()):
+for _family in (Quadratic(), LeastSquares(), Logistic(), Rosenbrock(), MLPFit(),
+                GaussianLeastSquares()):
     register_family(_family)
 
 

@@ -168,11 +168,13 @@ def validate(net, problems, config, opts, device):
             else:
                 gtol = _relative_gtol(problem, config)
             newton_cg = config["unroll"]["newton_cg"]
-            state = init_state(net, problem, opts, gtol, newton_cg)
+            state = init_state(net, problem, opts, gtol, newton_cg,
+                               paired=config["unroll"]["paired"])
             terms = []
             taken = torch.zeros_like(state.f)
             for _ in range(steps):
-                state, info = step(net, problem, state, opts, newton_cg=newton_cg)
+                state, info = step(net, problem, state, opts, newton_cg=newton_cg,
+                                   paired=config["unroll"]["paired"])
                 taken = taken + info.taken.to(taken.dtype)
                 if not by_iterations:
                     terms.append(progress(problem, state.x, state.f, config["loss"]["kind"],
@@ -277,14 +279,15 @@ def _run_episode(net, optimiser, problem, steps, config, opts, world):
     """One unroll with truncated BPTT; returns ``(mean loss, Adam steps, skipped steps)``."""
     u, lc = config["unroll"], config["loss"]
     weights = step_weights(steps, lc["weighting"], device=problem.x0.device)
-    state = init_state(net, problem, opts, _relative_gtol(problem, config), u["newton_cg"])
+    state = init_state(net, problem, opts, _relative_gtol(problem, config), u["newton_cg"],
+                       paired=u["paired"])
     total, updates, skipped = 0.0, 0, 0
     for start in range(0, steps, u["truncation"]):
         end = min(start + u["truncation"], steps)
         points, values, lengths = [], [], []
         for _ in range(start, end):
             state, info = step(net, problem, state, opts, u["through_directions"],
-                               u["newton_cg"])
+                               u["newton_cg"], paired=u["paired"])
             points.append(state.x)
             values.append(state.f)
             if lc["step_length"] > 0:
@@ -453,7 +456,8 @@ def _export_best(final, archive, config, best, classical, history, training, bar
     second = "newton_cg" if config["unroll"]["newton_cg"] else "quasi_newton"
     export_network(final, archive, config, validation,
                    {"training": training, "second_order": [second],
-                    "global_steps": int(config["solver"].get("global_steps") or 0)},
+                    "global_steps": int(config["solver"].get("global_steps") or 0),
+                    "budget": config["solver"].get("budget")},
                    trained=best_episode > 0)
 
 

@@ -93,13 +93,13 @@ class _Answers:
                          f"asked for {kind!r}")
 
 
-def _setup(net, opts, through_directions=True, newton_cg=False, bounds=None):
+def _setup(net, opts, through_directions=True, newton_cg=False, bounds=None, paired=False):
     lb, ub = (None, None) if bounds is None else bounds
     return Setup(ModulePolicy(net, net.hidden_size), opts, lb, ub, has_hessian=newton_cg,
-                 step_gradient=through_directions)
+                 step_gradient=through_directions, paired=paired)
 
 
-def init_state(net, problem, opts, gtol=None, newton_cg=False, bounds=None):
+def init_state(net, problem, opts, gtol=None, newton_cg=False, bounds=None, paired=False):
     """The state before the first iteration at ``problem.x0`` (projected onto ``bounds``).
 
     Parameters
@@ -116,11 +116,16 @@ def init_state(net, problem, opts, gtol=None, newton_cg=False, bounds=None):
         as ``minimize`` runs with ``hessp``; else quasi-Newton.
     bounds : pair of tensors (lb, ub), optional
         Box bounds broadcastable to ``(B, n)``, as ``minimize`` runs with ``bounds``.
+    paired : bool
+        f and g come together, as ``minimize`` runs with ``jac=True``: every trial evaluates
+        both (one evaluation of the option ``budget``), and the refinement is off unless the
+        option ``refine`` says otherwise.
     """
     x0 = problem.x0
     if bounds is not None:
         x0 = torch.minimum(torch.maximum(x0, bounds[0]), bounds[1])
-    return drive(init(x0, _setup(net, opts, True, newton_cg, bounds), gtol), _Answers(problem))
+    return drive(init(x0, _setup(net, opts, True, newton_cg, bounds, paired), gtol),
+                 _Answers(problem))
 
 
 def _data_only(state):
@@ -130,7 +135,8 @@ def _data_only(state):
                           history=detach_state(state.history))
 
 
-def step(net, problem, state, opts, through_directions=True, newton_cg=False, bounds=None):
+def step(net, problem, state, opts, through_directions=True, newton_cg=False, bounds=None,
+         paired=False):
     """One iteration of the method for every running row.
 
     Parameters
@@ -145,7 +151,7 @@ def step(net, problem, state, opts, through_directions=True, newton_cg=False, bo
         Differentiate through the gradient, the candidate directions, the statistics and the
         accepted step lengths (the full meta-gradient), or only through the weights ``a`` into
         the iterates and the hidden state (see the module docs).
-    newton_cg, bounds
+    newton_cg, bounds, paired
         As for :func:`init_state` (the same for every step of an unroll).
 
     Returns
@@ -158,7 +164,7 @@ def step(net, problem, state, opts, through_directions=True, newton_cg=False, bo
     if not through_directions:
         state = _data_only(state)
     new_state, info = drive(shared_step(state, _setup(net, opts, through_directions, newton_cg,
-                                                      bounds)),
+                                                      bounds, paired)),
                             _Answers(problem, through_directions))
     if info is None:
         no = torch.zeros_like(state.f, dtype=torch.bool)
@@ -182,7 +188,7 @@ def detach_state(state):
 
 
 def unroll(net, problem, steps, opts, gtol=None, on_step=None, through_directions=True,
-           newton_cg=False, bounds=None):
+           newton_cg=False, bounds=None, paired=False):
     """Run ``steps`` iterations from ``problem.x0``; return the final state and per-step values.
 
     Parameters
@@ -207,10 +213,11 @@ def unroll(net, problem, steps, opts, gtol=None, on_step=None, through_direction
     values : list of tensors (B,)
         ``f`` after each iteration (index 0 is ``f(x0)``).
     """
-    state = init_state(net, problem, opts, gtol, newton_cg, bounds)
+    state = init_state(net, problem, opts, gtol, newton_cg, bounds, paired)
     values = [state.f]
     for _ in range(steps):
-        state, info = step(net, problem, state, opts, through_directions, newton_cg, bounds)
+        state, info = step(net, problem, state, opts, through_directions, newton_cg, bounds,
+                           paired)
         values.append(state.f)
         if on_step is not None:
             on_step(state, info)

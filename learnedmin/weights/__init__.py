@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ..directions import SLOTS
 from ..policy import CLASSICAL_WEIGHTS
-from ..statistics import FEATURE_NAMES, FEATURE_VERSION
+from ..statistics import BASE_FEATURES, FEATURE_NAMES, FEATURE_VERSION
 
 FORMAT_VERSION = 1
 BUNDLED = ("default", "channel")
@@ -90,13 +90,26 @@ def _bundled_file(name):
     return _BUNDLED_FILES[name]
 
 
-def _expected():
+def _expected(n_features=None):
+    """The fields an archive must hold as written; ``feature_names`` is checked apart (a prefix
+    of this installation's, see :func:`_feature_count`)."""
     return {
         "format_version": FORMAT_VERSION,
         "feature_version": FEATURE_VERSION,
-        "feature_names": list(FEATURE_NAMES),
+        "feature_names": list(FEATURE_NAMES[:n_features]),
         "slots": list(SLOTS),
     }
+
+
+def _feature_count(meta):
+    """How many statistics the archive's network reads: its ``feature_names`` must be the first
+    ones of this installation's (features are only ever appended), at least ``BASE_FEATURES``;
+    ``None`` if they are not."""
+    names = meta.get("feature_names")
+    if (isinstance(names, list) and BASE_FEATURES <= len(names) <= len(FEATURE_NAMES)
+            and names == list(FEATURE_NAMES[:len(names)])):
+        return len(names)
+    return None
 
 
 def _require_file(path, what, label):
@@ -183,7 +196,7 @@ def read_metadata(weights="default"):
         raise WeightsError(f"weights archive {label!r}: cannot read {json_path}: {exc}") from exc
     if not isinstance(meta, dict):
         raise WeightsError(f"weights archive {label!r}: {json_path} does not hold a JSON object")
-    for key, want in _expected().items():
+    for key, want in _expected(_feature_count(meta)).items():
         got = meta.get(key)
         if got != want or type(got) is not type(want):  # type: True == 1, but not a version
             raise WeightsError(
@@ -349,15 +362,16 @@ def _reference(meta, label):
         )
     with _REFERENCE_LOCK:
         return _reference_for(net["hidden"], tuple(float(b) for b in net["bounds"]),
-                              float(net["feature_clip"]))
+                              float(net["feature_clip"]), len(meta["feature_names"]))
 
 
 @functools.lru_cache(maxsize=8)
-def _reference_for(hidden, bounds, feature_clip):
+def _reference_for(hidden, bounds, feature_clip, n_features):
     """Export a fresh ``WeightingNet`` of this architecture and read its members back."""
     from ..network import WeightingNet
 
-    net = WeightingNet(hidden, bounds=bounds, init_weights=(0.0,) * len(bounds))
+    net = WeightingNet(hidden, bounds=bounds, init_weights=(0.0,) * len(bounds),
+                       n_features=n_features)
     net.feature_clip = feature_clip
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "reference.pt"
@@ -508,7 +522,7 @@ def _check_module(module, meta, label):
     try:
         with torch.inference_mode():
             a, h = module(
-                torch.zeros(len(FEATURE_NAMES), dtype=torch.float64),
+                torch.zeros(len(meta["feature_names"]), dtype=torch.float64),
                 torch.zeros(len(SLOTS), dtype=torch.float64),
                 torch.ones(len(SLOTS), dtype=torch.float64),
                 torch.zeros(hidden, dtype=torch.float64),
@@ -569,7 +583,8 @@ def export(net, path, metadata=None):
     if path.suffix != ".pt":
         raise ValueError(f"archive path must end in .pt; got {path}")
     # the classical weights are recorded for readers of the archive, not checked on load
-    meta = {**(metadata or {}), **_expected(), "classical_weights": list(CLASSICAL_WEIGHTS),
+    meta = {**(metadata or {}), **_expected(net.n_features),
+            "classical_weights": list(CLASSICAL_WEIGHTS),
             "network": network_config(net)}
     meta.setdefault("torch_version", torch.__version__)
     meta = json.loads(json.dumps(meta, sort_keys=True))  # fails early if not serialisable
