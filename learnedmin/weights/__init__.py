@@ -3,7 +3,9 @@
 An archive is a pair of files, ``NAME.pt`` (TorchScript, with the metadata also embedded as
 ``metadata.json`` in its extra files) and ``NAME.json`` beside it (the same metadata plus the
 ``sha256`` of the ``.pt`` bytes). Bundled archives live in this package and are addressed by name
-(``"default"``, and ``"channel"``, specialised for channel estimation); any other archive by the path of its ``.pt`` file.
+(``"default"``; ``"channel"``, a learned global phase for channel estimation; and
+``"least_squares"``, a budget-aware step rule for Gaussian least squares); any other archive by
+the path of its ``.pt`` file.
 
 Before ``torch.jit.load`` runs, the sidecar's format version, feature version, feature names and
 slot order are compared with this installation's, and the archive bytes with the recorded hash.
@@ -38,7 +40,7 @@ from ..policy import CLASSICAL_WEIGHTS
 from ..statistics import BASE_FEATURES, FEATURE_NAMES, FEATURE_VERSION
 
 FORMAT_VERSION = 1
-BUNDLED = ("default", "channel")
+BUNDLED = ("default", "channel", "least_squares")
 _EXTRA = "metadata.json"
 _JIT_DEPRECATION = r"`torch\.jit\.(script|save|load)` is deprecated"
 
@@ -46,7 +48,8 @@ _JIT_DEPRECATION = r"`torch\.jit\.(script|save|load)` is deprecated"
 # (tests/test_weights_security.py checks that the pins match the files).
 _PINNED_SHA256 = {
     "default": "a173c7ba640bcf2b32d059c99ef2c8efcfc0c314361aacae6216e6e66413926f",
-    "channel": "8a920cb9a056d358f345f92c0c760cbe31e7ecd20b4ef9ee196b47b74b81bbf6",
+    "channel": "d2c5436fca8c6222c3635cefeb51d7e82e307557a5a591c5a867351476929548",
+    "least_squares": "ccf7dcccb247e01b2c392fa68fcd3af8b68931b3c4aac8d7cb23edb6df3335f3",
 }
 # Bounds on what an untrusted archive may make this process read or build.
 _MAX_HIDDEN = 1024  # widest network whose reference code is built without trust=True
