@@ -370,7 +370,8 @@ def _solve(x, setup, answers, xp):
     status = np.asarray(state.status.cpu() if _is_torch(state.status) else state.status)
     counts = {name: xp.asarray(getattr(answers, name), device=x.device)
               for name in ("nfev", "njev", "nhev")}
-    x_out, f_out, _, _ = best_point(state)
+    with _quiet():  # non-finite values are compared here
+        x_out, f_out, _, _ = best_point(state)
     return OptimizeResult(
         x=x_out, fun=f_out, nit=state.nit, status=state.status,
         success=state.status == st.SUCCESS, message=[st.MESSAGES[int(s)] for s in status],

@@ -104,7 +104,8 @@ def _result(state, status, steps, values, obj, allvecs, answers):
         return np.array([trace[field] for trace in steps], dtype=dtype)
 
     source = column("source", int)
-    x, f, g, replaced = best_point(state)
+    with _quiet():  # non-finite values are compared here
+        x, f, g, replaced = best_point(state)
     message = st.message(status, answers.nonfinite, answers.points)
     if replaced[0]:
         message += (" The run ended above a point it had accepted; that point is returned "

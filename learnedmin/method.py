@@ -335,6 +335,13 @@ class LearnedMinimizer:
         ``(0, 0, 1)``: preconditioned Newton-CG behind the same safeguard. ``FixedWeights`` are
         always used as given. Likewise, an archive trained with Newton-CG directions only
         (``"channel"``) is not used without ``hess``/``hessp``: the run is the classical rule.
+    budget : int, optional
+        The number of evaluations the run may spend: points at which ``fun`` is computed (with
+        the gradient where ``jac=True``; a separate ``jac`` at an evaluated point costs no
+        more). The cap is exact: a trial beyond it is never evaluated, and the run ends at the
+        last point it accepted with status 4. The network reads the fraction spent from the
+        first iteration (a network trained without a budget reads 0). Default ``None``: no
+        budget.
     global_steps : int, optional
         Length of the global phase: the first ``global_steps`` steps of the policy are taken as
         they are (only a point where ``f`` or ``g`` is not finite is refused), so that a run can

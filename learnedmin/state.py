@@ -10,6 +10,7 @@ from . import _status as st
 from ._xp import array_namespace, norm, safe_div, select, stop_gradient
 from .directions import N_SLOTS, memory_init
 from .requests import Request
+from .safeguard import APPROX_EPS
 from .search import SearchRules
 from .statistics import History
 
@@ -146,11 +147,22 @@ def init(x0, setup, gtol=None):
     )
 
 
+# A run "ended above" a point it accepted only where its value is higher by more than the
+# rounding of the approximate acceptance rule (safeguard.APPROX_EPS, relative): a difference at
+# that level is no other basin, and chasing it would restart a converged run again and again.
+CLIMB_RTOL = APPROX_EPS
+
+
+def climbed(f, f_best, xp):
+    """Rows whose value ``f`` lies clearly above the best accepted value ``f_best``."""
+    return f - f_best > CLIMB_RTOL * xp.abs(f_best)
+
+
 def best_point(state):
     """``(x, f, g, replaced)`` of each row's result: the last point, or the accepted point with
     the lowest value where that is lower (a run with a global phase may end in a basin higher
     than one it passed through). ``replaced`` marks the rows where the best point is returned."""
     xp = array_namespace(state.x)
-    lower = state.f_best < state.f
+    lower = climbed(state.f, state.f_best, xp)
     return (select(lower, state.x_best, state.x, xp), xp.where(lower, state.f_best, state.f),
             select(lower, state.g_best, state.g, xp), lower)

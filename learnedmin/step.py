@@ -47,7 +47,7 @@ from .directions import (
 from .requests import Request
 from .safeguard import SHRINK_NONFINITE, is_descent, reference_value
 from .search import Search, failed_search, line_search
-from .state import Setup, State, StepInfo, _full, best_point, init
+from .state import Setup, State, StepInfo, _full, best_point, climbed, init
 from .statistics import History, statistics
 
 __all__ = ["Setup", "State", "StepInfo", "init", "step", "best_point", "global_steps", "LEARNED", "LEARNED_BACKTRACKED",
@@ -386,6 +386,7 @@ def _step(state, setup):
     xp = array_namespace(state.x)
     if 0 < global_steps(setup.opts) == state.k:
         state = _hand_over(state)
+    state = _restart_above_best(state, setup, xp)
     status, live, pg = _stop_tests(state, setup, xp)
     if not any_true(live):
         return state._replace(status=status), None
@@ -407,10 +408,29 @@ def global_steps(opts):
     return opts.get("global_steps") or 0
 
 
+def _restart_above_best(state, setup, xp):
+    """Rows that meet the gradient test at a point above one they accepted before (the
+    nonmonotone search, or a global phase, may climb into a higher basin) go on from that
+    better point instead of stopping, with the nonmonotone reference restarted there; every
+    point accepted from then on lies below it, so a row restarts at most once for each time it
+    climbs. A run therefore ends at a stationary point no higher than any point it accepted."""
+    running = state.status == st.RUNNING
+    if not any_true(running):
+        return state
+    pg = state.g if setup.lb is None else state.x - setup.project(state.x - state.g)
+    rows = running & climbed(state.f, state.f_best, xp) & (
+        xp.max(xp.abs(pg), axis=-1) <= state.gtol)
+    if not any_true(rows):
+        return state
+    return state._replace(x=select(rows, state.x_best, state.x, xp),
+                          f=xp.where(rows, state.f_best, state.f),
+                          g=select(rows, state.g_best, state.g, xp),
+                          window=tuple(xp.where(rows, state.f_best, w) for w in state.window))
+
+
 def _hand_over(state):
     """The state the local phase starts from: the best point the global phase accepted (its
-    last point may lie higher), with the nonmonotone reference restarted there. Measured against
-    handing over the last point on channel estimation (``docs/channel-estimation.md``)."""
+    last point may lie higher), with the nonmonotone reference restarted there."""
     return state._replace(x=state.x_best, f=state.f_best, g=state.g_best,
                           window=(state.f_best,))
 

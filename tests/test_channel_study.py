@@ -78,12 +78,10 @@ def test_instances_differ_between_trials_and_snrs():
 # Counting: every call that reaches the problem, and nothing else
 
 
-class _Spy(ChannelProblem):
-    """A channel problem that counts the calls that really reach it."""
+class _Counting:
+    """Counts the calls that really reach a problem (mixed in before the problem's class)."""
 
-    def __init__(self, problem):
-        super().__init__(problem.y, problem.freqs, problem.x0, problem.x_true, problem.sigma2)
-        self.seen = 0
+    seen = 0
 
     def _count(self, name, *args):
         self.seen += 1
@@ -105,35 +103,22 @@ class _Spy(ChannelProblem):
         return self._count("jacobian", x)
 
 
-class _ConcentratedSpy(ConcentratedProblem):
+class _Spy(_Counting, ChannelProblem):
+    """A channel problem that counts the calls that really reach it."""
+
+    def __init__(self, problem):
+        super().__init__(problem.y, problem.freqs, problem.x0, problem.x_true, problem.sigma2)
+
+
+class _ConcentratedSpy(_Counting, ConcentratedProblem):
     """A concentrated problem that counts the calls that really reach it."""
 
     def __init__(self, problem):
         super().__init__(problem.y, problem.freqs, problem.x0, problem.theta_true,
                          problem.sigma2)
-        self.seen = 0
-
-    def _count(self, name, *args):
-        self.seen += 1
-        return getattr(super(), name)(*args)
-
-    def fun(self, x):
-        return self._count("fun", x)
-
-    def jac(self, x):
-        return self._count("jac", x)
 
     def hess(self, x):
         return self._count("hess", x)
-
-    def hessp(self, x, v):
-        return self._count("hessp", x, v)
-
-    def residual(self, x):
-        return self._count("residual", x)
-
-    def jacobian(self, x):
-        return self._count("jacobian", x)
 
 
 @pytest.fixture(scope="module")

@@ -220,7 +220,8 @@ def test_integral_float_maxiter_runs_that_many_iterations():
 
 def test_every_integer_option_is_covered():
     assert {"maxiter", "memory", "dense_max", "maxls", "learned_maxls", "nonmonotone",
-            "stall_window", "reset_after", "cg_maxiter", "diagonal_max"} == set(INTEGER_OPTIONS)
+            "stall_window", "reset_after", "cg_maxiter", "diagonal_max", "budget",
+            "global_steps"} == set(INTEGER_OPTIONS)
 
 
 @pytest.mark.parametrize("name", INTEGER_OPTIONS)

@@ -51,6 +51,8 @@ STATUS_CAUSES = {
     "SUCCESS": "The (projected) gradient test ``max|g| <= gtol`` passed, or a step was shorter "
                "than ``xrtol * (xrtol + |x|)``. ``success`` is ``True`` only for this status.",
     "MAXITER": "``maxiter`` steps were taken without meeting a stopping test.",
+    "BUDGET": "The run spent the ``budget`` of evaluations it was given (points at which ``fun`` "
+              "was computed); it ends at the last point it accepted.",
     "PRECISION_LOSS": "No acceptable step was found along the network's proposal, the "
                       "second-order direction and, after a reset, the scaled negative gradient: "
                       "rounding errors dominate the decrease (or ``fun`` and ``jac`` disagree).",
