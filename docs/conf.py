@@ -37,7 +37,8 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "scripts", "channel", "README.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "scripts", "channel", "channel-global", "benchmarks/learned_steps.md",
+                    "README.md", "Thumbs.db", ".DS_Store"]
 templates_path = []
 
 # MyST: $...$ / $$...$$ maths, ::: fences, definition lists, header anchors for [](#...) links.

@@ -48,8 +48,8 @@ _JIT_DEPRECATION = r"`torch\.jit\.(script|save|load)` is deprecated"
 # (tests/test_weights_security.py checks that the pins match the files).
 _PINNED_SHA256 = {
     "default": "a173c7ba640bcf2b32d059c99ef2c8efcfc0c314361aacae6216e6e66413926f",
-    "channel": "d2c5436fca8c6222c3635cefeb51d7e82e307557a5a591c5a867351476929548",
-    "least_squares": "ccf7dcccb247e01b2c392fa68fcd3af8b68931b3c4aac8d7cb23edb6df3335f3",
+    "channel": "7ee78bce5bb3f344380c0a30d8bc52399d979ee73f70c8c84b07b566bdc9848a",
+    "least_squares": "567d5fc1285490c1c2becd6c32a68afe1a1b8ca6959f0f69e9e1cd1e9cb413f4",
 }
 # Bounds on what an untrusted archive may make this process read or build.
 _MAX_HIDDEN = 1024  # widest network whose reference code is built without trust=True
