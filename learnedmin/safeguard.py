@@ -130,16 +130,18 @@ def too_short(slope, slope_new):
     return slope_new < WOLFE_C2 * slope
 
 
-def expand_step(alpha, slope, slope_new):
+def expand_step(alpha, slope, slope_new, most=EXPAND_MAX):
     """A longer trial after an accepted but too short step (Nocedal & Wright, section 3.5).
 
     The zero of the linear model of the directional derivative through both slopes, clipped to
-    ``[EXPAND_MIN, EXPAND_MAX] * alpha``; where the model has no such zero, ``EXPAND_MAX * alpha``.
+    ``[EXPAND_MIN, most] * alpha``; where the model has no such zero, ``EXPAND_MAX * alpha``.
+    ``most`` is ``EXPAND_MAX``, except on a run's first iteration, whose first trial is a blind
+    guess: there it is ``REFINE_MAX``, as for the refinement.
     """
     xp = array_namespace(alpha, slope, slope_new)
     frac = safe_div(slope, slope - slope_new, xp.full_like(alpha, EXPAND_MAX), xp)
     frac = xp.where(xp.isfinite(frac) & (slope_new > slope), frac, xp.full_like(alpha, EXPAND_MAX))
-    return alpha * xp.clip(frac, EXPAND_MIN, EXPAND_MAX)
+    return alpha * xp.clip(frac, EXPAND_MIN, most)
 
 
 def refinement(f0, slope, f_alpha, band=REFINE_BAND):

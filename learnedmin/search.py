@@ -32,6 +32,7 @@ from ._xp import any_true, array_namespace, col, dot, select, stop_gradient
 from .requests import Request
 from .safeguard import (
     APPROX_EPS,
+    EXPAND_MAX,
     MAX_EXPANSIONS,
     REFINE_BAND,
     SHRINK_NONFINITE,
@@ -55,6 +56,7 @@ class SearchRules(NamedTuple):
     band: float = REFINE_BAND
     step_gradient: bool = True  # differentiate through the accepted step length (torch)
     paired: bool = False  # f and g come together: every trial asks for both ("fg")
+    expand_max: float = EXPAND_MAX  # longest lengthening of an accepted trial, per expansion
 
 
 class Search(NamedTuple):
@@ -245,7 +247,7 @@ def _expand(x, g, d, f_ref, rows, found, project, rules):
         rows = rows & too_short(found.slope, slope_end)
         if not any_true(rows):
             break
-        alpha = expand_step(found.alpha, found.slope, slope_end)
+        alpha = expand_step(found.alpha, found.slope, slope_end, rules.expand_max)
         step_alpha = alpha if rules.step_gradient else stop_gradient(alpha)
         x_try = project(x + col(step_alpha) * d)
         slope = dot(g, x_try - x, xp)

@@ -46,7 +46,7 @@ from .directions import (
 )
 from .phases import Meter, global_search, global_steps, hand_over, restart_above_best
 from .requests import Request
-from .safeguard import is_descent, reference_value
+from .safeguard import REFINE_MAX, is_descent, reference_value
 from .search import failed_search, line_search
 from .state import Setup, State, StepInfo, _full, best_point, init
 from .statistics import History, statistics
@@ -162,6 +162,8 @@ def _safeguard(state, setup, gr, d, live, xp):
     """The three searches (a generator): the proposal, the classical direction, and the scaled
     gradient after a reset. Returns ``(learned, classical, reset, need_reset)``."""
     opts, rules, project = setup.opts, setup.rules(), setup.project
+    if state.k == 0:  # the first trial of a run is a blind guess: lengthen it as far as needed
+        rules = rules._replace(expand_max=REFINE_MAX)
     x, f, g, a, fallback, second_ok = state.x, state.f, state.g, d.weights, d.fallback, \
         d.second_ok
     p, proposal_ok, f_ref = d.proposal, d.proposal_ok, d.f_ref

@@ -49,7 +49,7 @@ _JIT_DEPRECATION = r"`torch\.jit\.(script|save|load)` is deprecated"
 _PINNED_SHA256 = {
     "default": "a173c7ba640bcf2b32d059c99ef2c8efcfc0c314361aacae6216e6e66413926f",
     "channel": "7ee78bce5bb3f344380c0a30d8bc52399d979ee73f70c8c84b07b566bdc9848a",
-    "least_squares": "567d5fc1285490c1c2becd6c32a68afe1a1b8ca6959f0f69e9e1cd1e9cb413f4",
+    "least_squares": "d65b3f1987383e69175f3aa290425114dd358656029d799c1fc261b6c98f6b27",
 }
 # Bounds on what an untrusted archive may make this process read or build.
 _MAX_HIDDEN = 1024  # widest network whose reference code is built without trust=True
