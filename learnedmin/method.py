@@ -347,7 +347,7 @@ class LearnedMinimizer:
         they are (only a point where ``f`` or ``g`` is not finite is refused), so that a run can
         leave the basin it starts in; then the classical rule runs alone behind the safeguard.
         The result is the best point the run accepted. Default ``None``: the archive's
-        ``global_steps`` (``4`` for ``"channel"``, none for ``"default"``), none for
+        ``global_steps`` (``2`` for ``"channel"``, none for ``"default"``), none for
         ``FixedWeights``, none where the run uses the classical weights.
     x_scale : float or array_like, optional
         Characteristic scale of each variable (as in :func:`scipy.optimize.least_squares`): the

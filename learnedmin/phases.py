@@ -34,12 +34,11 @@ def restart_above_best(state, setup, xp):
     better point instead of stopping, with the nonmonotone reference restarted there; every
     point accepted from then on lies below it, so a row restarts at most once for each time it
     climbs. A run therefore ends at a stationary point no higher than any point it accepted."""
-    running = state.status == st.RUNNING
-    if not any_true(running):
+    rows = (state.status == st.RUNNING) & climbed(state.f, state.f_best, xp)
+    if not any_true(rows):  # the common case: no row above its best, no gradient test here
         return state
-    pg = state.g if setup.lb is None else state.x - setup.project(state.x - state.g)
-    rows = running & climbed(state.f, state.f_best, xp) & (
-        xp.max(xp.abs(pg), axis=-1) <= state.gtol)
+    pg = setup.projected_gradient(state.x, state.g)
+    rows = rows & (xp.max(xp.abs(pg), axis=-1) <= state.gtol)
     if not any_true(rows):
         return state
     return state._replace(x=select(rows, state.x_best, state.x, xp),

@@ -42,6 +42,11 @@ class Setup(NamedTuple):
         xp = array_namespace(z)
         return xp.minimum(xp.maximum(z, self.lb), self.ub)
 
+    def projected_gradient(self, x, g):
+        """``g`` without its components that push ``x`` out of the bounds: ``x - P(x - g)``
+        (``g`` itself without bounds); the gradient test applies to it."""
+        return g if self.lb is None else x - self.project(x - g)
+
     def rules(self):
         refine = self.opts["refine"]
         if refine is None:

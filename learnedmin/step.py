@@ -66,7 +66,7 @@ def _stop_tests(state, setup, xp):
     """``(status, live, pg)``: the gradient and iteration-limit tests before an iteration."""
     opts = setup.opts
     running = state.status == st.RUNNING
-    pg = state.g if setup.lb is None else state.x - setup.project(state.x - state.g)
+    pg = setup.projected_gradient(state.x, state.g)
     converged = running & (xp.max(xp.abs(pg), axis=-1) <= state.gtol)
     maxiter = opts["maxiter"] if opts["maxiter"] is not None else 200 * state.x.shape[-1]
     limit = running & ~converged & (state.k >= maxiter)
