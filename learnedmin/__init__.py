@@ -14,6 +14,7 @@ from .policy import FixedWeights  # noqa: E402
 from .method import LearnedMinimizer, learned  # noqa: E402
 from .weights import WeightsError  # noqa: E402
 from .batch import minimize_batch  # noqa: E402
+from .gauss_newton import GaussNewton  # noqa: E402
 
 __all__ = ["learned", "LearnedMinimizer", "FixedWeights", "WeightsError", "minimize_batch",
-           "__version__"]
+           "GaussNewton", "__version__"]
