@@ -50,19 +50,6 @@ def to_user_units(scale, lb, ub):
     return to_x
 
 
-def _paired(fun, jac):
-    """``(fun, jac, paired)``: with SciPy's ``jac=True`` (``fun`` memoized, ``jac`` its
-    ``derivative``) or ``jac=True`` itself, the user's own function returning ``(f, g)``, no
-    ``jac``, and ``paired`` true; otherwise the arguments as they came."""
-    if jac is True:
-        return fun, None, True
-    owner = getattr(jac, "__self__", None)
-    if owner is not None and owner is fun and getattr(jac, "__name__", "") == "derivative" \
-            and callable(getattr(fun, "fun", None)):
-        return fun.fun, None, True
-    return fun, jac, False
-
-
 def scaled_problem(to_x, scale, fun, jac, hess, hessp, notify, paired=False):
     """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``; the
     notifier gets the user's ``x = D z`` and gradient ``D^-1 g`` (``to_x`` maps ``z`` to ``x``)."""
