@@ -130,6 +130,39 @@ def memory_push(memory, s, y, m):
     )
 
 
+def memory_reset(memory, rows, initial_scale, xp):
+    """Rows in ``rows`` get an empty memory: L-BFGS pairs turned into exact no-ops (``rho = 0``,
+    ``s = y = 0``: a batch keeps one memory length), a dense BFGS matrix back to
+    ``initial_scale * I``."""
+    if isinstance(memory, DenseMemory):
+        fresh = memory_init(initial_scale, memory.H[..., 0])
+        return DenseMemory(select(rows, fresh.H, memory.H, xp),
+                           select(rows, fresh.started, memory.started, xp))
+    return Memory(
+        tuple(select(rows, xp.zeros_like(s), s, xp) for s in memory.s),
+        tuple(select(rows, xp.zeros_like(y), y, xp) for y in memory.y),
+        tuple(select(rows, xp.zeros_like(r), r, xp) for r in memory.rho),
+        select(rows, initial_scale, memory.gamma, xp),
+    )
+
+
+def barrier_pair(s, y, g_new, blocked, xp):
+    """The gradient change the quasi-Newton memory learns from: ``y``, except on ``blocked`` rows,
+    where ``f`` was not finite a little beyond the step taken and the step ends still descending
+    (``g_new's < 0``). There the line is read as ending at a barrier: ``y`` gains the multiple of
+    ``s`` that makes ``s'y = -g's``, the curvature of the quadratic model whose minimiser along
+    ``s`` is the point reached. Without it the memory keeps pointing the direction across the
+    barrier, every later step is cut short by the same non-finite region, and the iterates jam
+    against it; with it the next direction turns along the barrier, as a direction conjugate to
+    ``s`` after an exact line search would. The pair keeps positive curvature."""
+    push = dot(g_new, s, xp)
+    bend = blocked & (push < 0)
+    if not any_true(bend):
+        return y
+    extra = safe_div(-push, dot(s, s, xp), xp.zeros_like(push), xp)
+    return select(bend, y + col(extra) * s, y, xp)
+
+
 def quasi_newton_direction(g, memory):
     """``-H_k g`` for either memory: dense BFGS, or the L-BFGS two-loop recursion."""
     if isinstance(memory, DenseMemory):

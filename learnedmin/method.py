@@ -1,233 +1,22 @@
-"""The SciPy boundary: ``LearnedMinimizer`` and its default instance ``learned``."""
+"""The SciPy boundary: ``LearnedMinimizer`` and its default instance ``learned``.
 
-import inspect
+The arguments of ``minimize`` are checked in :mod:`learnedmin._arguments`, the options in
+:mod:`learnedmin._options`, and the change of variables of ``x_scale`` is
+:mod:`learnedmin._scaling`; this module loads the policy, picks the one a run uses, and hands the
+run to :func:`learnedmin.loop.run`.
+"""
+
 import sys
 import threading
 
 import numpy as np
 
-from . import _options
+from . import _options, _scaling
+from ._arguments import checked_callables, make_callback, standardize_bounds, standardize_x0
 from .loop import run
 from .policy import CLASSICAL_WEIGHTS, FixedWeights
 
 __all__ = ["LearnedMinimizer", "learned"]
-
-
-def _standardize_x0(x0):
-    try:
-        x = np.asarray(x0)
-    except Exception as exc:  # noqa: BLE001
-        raise TypeError(f"'x0' must be a real array; got {type(x0).__name__}") from exc
-    if x.dtype.kind == "c":
-        raise TypeError(
-            "'x0' is complex; learned minimises over real vectors: stack the real and "
-            "imaginary parts into one real vector"
-        )
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"'x0' must be a real array; got dtype {x.dtype}")
-    x = np.atleast_1d(x)
-    if x.ndim != 1:
-        raise ValueError(f"'x0' must only have one dimension; got shape {x.shape}")
-    if x.size == 0:
-        raise ValueError("'x0' must not be empty")
-    x = np.array(x, dtype=np.float64)  # always a copy: the user's x0 is never touched
-    if not np.all(np.isfinite(x)):
-        raise ValueError("'x0' contains NaN or infinite values")
-    return x
-
-
-def _bounds_side(value, n, side):
-    """One side of a :class:`scipy.optimize.Bounds` as a float array ``(n,)``."""
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"the {side} bounds of 'bounds' must be real numbers; "
-                         f"got {value!r}") from exc
-    if arr.ndim > 1 or arr.size not in (1, n):
-        raise ValueError(f"'bounds' has {arr.size} {side} bounds (shape {arr.shape}) but x0 has "
-                         f"{n} entries")
-    return np.broadcast_to(arr.reshape(-1), (n,))
-
-
-def _standardize_bounds(bounds, n):
-    """``(lb, ub)`` float arrays, or ``(None, None)`` when every variable is free."""
-    if bounds is None:
-        return None, None
-    from scipy.optimize import Bounds
-
-    if isinstance(bounds, Bounds):
-        lb, ub = _bounds_side(bounds.lb, n, "lower"), _bounds_side(bounds.ub, n, "upper")
-    else:
-        try:
-            pairs = list(bounds)
-        except TypeError as exc:
-            raise TypeError("'bounds' must be a scipy.optimize.Bounds or a sequence of "
-                            "(min, max) pairs") from exc
-        if len(pairs) != n:
-            raise ValueError(f"'bounds' has {len(pairs)} pairs but x0 has {n} entries")
-        try:
-            lb = np.array([-np.inf if p[0] is None else p[0] for p in pairs], dtype=float)
-            ub = np.array([np.inf if p[1] is None else p[1] for p in pairs], dtype=float)
-        except (TypeError, IndexError, ValueError) as exc:
-            raise ValueError("each entry of 'bounds' must be a (min, max) pair; use None for "
-                             "an unbounded side") from exc
-        if lb.shape != (n,) or ub.shape != (n,):
-            raise ValueError("each entry of 'bounds' must be a (min, max) pair of numbers; got "
-                             f"sides of shape {lb.shape} and {ub.shape} for x0 with {n} entries")
-    if np.any(np.isnan(lb)) or np.any(np.isnan(ub)):
-        raise ValueError("'bounds' contain NaN")
-    if np.any(np.isposinf(lb)) or np.any(np.isneginf(ub)):
-        raise ValueError("'bounds' must not have a lower bound of +inf or an upper bound of "
-                         "-inf; use None (or -inf, +inf) for an unbounded side")
-    bad = np.flatnonzero(lb > ub)
-    if bad.size:
-        i = bad[0]
-        raise ValueError(f"'bounds' are infeasible: lower bound {lb[i]} > upper bound {ub[i]} "
-                         f"for variable {i}")
-    if np.all(np.isneginf(lb)) and np.all(np.isposinf(ub)):
-        return None, None
-    return np.array(lb), np.array(ub)
-
-
-def _make_callback(callback):
-    """The user's callback as one notifier ``notify(x, f, g, nit)``, or ``None``.
-
-    As SciPy's methods: a callback whose only parameter is named ``intermediate_result``
-    (positional or keyword-only) gets ``intermediate_result=OptimizeResult(x, fun, jac, nit)``
-    by keyword; any other gets a copy of ``x``. The loop never hands its own arrays out.
-    """
-    if callback is None:
-        return None
-    if not callable(callback):
-        raise TypeError(f"'callback' must be callable; got {type(callback).__name__}")
-    try:
-        params = inspect.signature(callback).parameters
-    except (TypeError, ValueError):  # a builtin without a signature takes x
-        params = {}
-    if set(params) != {"intermediate_result"}:
-        def notify(x, f, g, nit):
-            return callback(x.copy())
-
-        return notify
-
-    from scipy.optimize import OptimizeResult
-
-    positional = params["intermediate_result"].kind is inspect.Parameter.POSITIONAL_ONLY
-
-    def notify(x, f, g, nit):
-        result = OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit)
-        return callback(result) if positional else callback(intermediate_result=result)
-
-    return notify
-
-
-def _x_scale(value, n):
-    """The option ``x_scale`` as a float array ``(n,)``, or ``None``."""
-    if value is None:
-        return None
-    scale = np.asarray(value, dtype=float)
-    if scale.size == 1:
-        return np.full(n, float(scale.reshape(())))
-    if scale.shape != (n,):
-        raise ValueError(f"'x_scale' must hold one value or one per variable ({n}); "
-                         f"got shape {scale.shape}")
-    return scale.copy()
-
-
-class _ScaledOperator:
-    """``D H D`` for a Hessian given as an operator (``D = diag(scale)``)."""
-
-    def __init__(self, H, scale):
-        self.H, self.scale, self.shape = H, scale, H.shape
-
-    def __matmul__(self, p):
-        return self.scale * np.asarray(self.H @ (self.scale * p)).reshape(-1)
-
-
-def _quiet():
-    """Overflow in the scaling arithmetic (never around user calls) gives inf, which the loop
-    treats as any non-finite value."""
-    return np.errstate(over="ignore", invalid="ignore")
-
-
-def _to_user_units(scale, lb, ub):
-    """``z -> D z``, kept in the user's box ``[lb, ub]``: ``(ub / s) * s`` can round past ``ub``."""
-
-    def to_x(z):
-        with _quiet():
-            x = z * scale
-        return x if lb is None else np.clip(x, lb, ub)
-
-    return to_x
-
-
-def _paired(fun, jac):
-    """``(fun, jac, paired)``: with SciPy's ``jac=True`` (``fun`` memoized, ``jac`` its
-    ``derivative``) or ``jac=True`` itself, the user's own function returning ``(f, g)``, no
-    ``jac``, and ``paired`` true; otherwise the arguments as they came."""
-    if jac is True:
-        return fun, None, True
-    owner = getattr(jac, "__self__", None)
-    if owner is not None and owner is fun and getattr(jac, "__name__", "") == "derivative" \
-            and callable(getattr(fun, "fun", None)):
-        return fun.fun, None, True
-    return fun, jac, False
-
-
-def _scaled_problem(to_x, scale, fun, jac, hess, hessp, notify, paired=False):
-    """The callables in the variables ``z = x / scale``: ``f(D z)``, ``D g``, ``D H D``; the
-    notifier gets the user's ``x = D z`` and gradient ``D^-1 g`` (``to_x`` maps ``z`` to ``x``)."""
-
-    def times_scale(value):
-        # a value of the wrong type or shape goes through unchanged, for the checks of
-        # _objective to name the callable
-        try:
-            arr = np.asarray(value)
-        except Exception:  # noqa: BLE001 - a ragged list, or an object refusing conversion
-            return value
-        if arr.dtype.kind not in "biuf" or arr.shape != scale.shape:
-            return value
-        with _quiet():
-            return arr * scale
-
-    def fun_z(z, *args):
-        out = fun(to_x(z), *args)
-        if paired and isinstance(out, tuple) and len(out) == 2:
-            return out[0], times_scale(out[1])
-        return out
-
-    def jac_z(z, *args):
-        return times_scale(jac(to_x(z), *args))
-
-    def hessp_z(z, p, *args):
-        with _quiet():
-            p_x = scale * p
-        return times_scale(hessp(to_x(z), p_x, *args))
-
-    def hess_z(z, *args):
-        H = hess(to_x(z), *args)
-        if getattr(H, "shape", None) != (scale.size, scale.size):
-            return H  # for the checks of _objective to name `hess`
-        if isinstance(H, np.ndarray):
-            H = np.asarray(H)  # an np.matrix would take `*` for a matrix product
-            if H.dtype.kind not in "biuf":
-                return H
-            with _quiet():
-                return scale[:, None] * H * scale[None, :]
-        from scipy import sparse
-
-        if sparse.issparse(H):
-            D = sparse.diags(scale)
-            return D @ H @ D
-        return _ScaledOperator(H, scale)
-
-    def notify_z(z, f, g, nit):
-        with _quiet():
-            g_x = g / scale
-        return notify(to_x(z), f, g_x, nit)
-
-    return (fun_z, None if jac is None else jac_z, None if hess is None else hess_z,
-            None if hessp is None else hessp_z, None if notify is None else notify_z)
 
 
 def _torch_imported():
@@ -513,46 +302,26 @@ class LearnedMinimizer:
         from ._objective import Objective
 
         opts = _options.resolve_options(self.options, options, stacklevel=3)
-        if not callable(fun):
-            raise TypeError(f"'fun' must be callable; got {type(fun).__name__}")
-        if constraints is not None and len(constraints if not isinstance(constraints, dict)
-                                           else [constraints]):
-            raise ValueError("method learned does not support constraints; use 'SLSQP', "
-                             "'trust-constr' or 'COBYQA', or express box constraints as bounds")
-        fun, jac, paired = _paired(fun, jac)
-        for name, value in (("jac", jac), ("hess", hess), ("hessp", hessp)):
-            if value is not None and not callable(value):
-                raise TypeError(
-                    f"'{name}' must be a callable or None for method learned; got {value!r} "
-                    "(with jac=None gradients are finite differences; with hess=None the "
-                    "second-order direction is L-BFGS)"
-                )
+        fun, jac, paired = checked_callables(fun, jac, hess, hessp, constraints)
         if not isinstance(args, tuple):
             args = (args,)
-        x = _standardize_x0(x0)
-        lb, ub = _standardize_bounds(bounds, x.size)
+        x = standardize_x0(x0)
+        lb, ub = standardize_bounds(bounds, x.size)
         if lb is not None:
             x = np.clip(x, lb, ub)  # as L-BFGS-B: a start outside the box is projected into it
-        notify = _make_callback(callback)
-        scale = _x_scale(opts["x_scale"], x.size)
+        notify = make_callback(callback)
+        scale = _scaling.x_scale(opts["x_scale"], x.size)
         if scale is not None:  # solve for z = x / scale
-            to_x = _to_user_units(scale, lb, ub)
-            fun, jac, hess, hessp, notify = _scaled_problem(to_x, scale, fun, jac, hess, hessp,
-                                                            notify, paired)
-            with _quiet():  # x is checked below; a bound may become infinite
-                x = x / scale
-                lb, ub = (None, None) if lb is None else (lb / scale, ub / scale)
-            if not np.all(np.isfinite(x)):
-                raise ValueError("'x0' / 'x_scale' overflows: x0 is too large for its scale")
+            to_x = _scaling.to_user_units(scale, lb, ub)
+            fun, jac, hess, hessp, notify = _scaling.scaled_problem(to_x, scale, fun, jac, hess,
+                                                                    hessp, notify, paired)
+            x, lb, ub = _scaling.scaled_start(x, lb, ub, scale)
         obj = Objective(fun, jac, hess, hessp, args, x.size, opts["finite_diff_rel_step"],
                         bounds=None if lb is None else (lb, ub), paired=paired)
         policy, opts = self._policy_for(obj.has_hessian, opts)
         fields = run(obj, x, policy, opts, lb, ub, notify)
         if scale is not None:
-            with _quiet():
-                fields["x"], fields["jac"] = to_x(fields["x"]), fields["jac"] / scale
-            if "allvecs" in fields:
-                fields["allvecs"] = [to_x(v) for v in fields["allvecs"]]
+            fields = _scaling.unscaled_result(fields, scale, to_x)
         if opts["disp"]:
             print(fields["message"])
             print(f"         Current function value: {fields['fun']:f}")

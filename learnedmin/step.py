@@ -18,7 +18,7 @@ and the network state, the scaled negative gradient. A row whose three searches 
 status 2. A stall watch hands the iteration to the classical rule for ``stall_window`` iterations
 when the network's steps do not halve the gradient norm in as many. A step cut short because
 ``f`` was not finite further along its line teaches the quasi-Newton memory a barrier there
-(:func:`_barrier_pair`), so that the next directions turn along the region instead of into it.
+(:func:`~learnedmin.directions.barrier_pair`), so that the next directions turn along the region instead of into it.
 
 ``init`` and ``step`` are generators: they yield :class:`~learnedmin.requests.Request` objects
 (points to evaluate) and are sent the answers; they never call a user's function. Both are
@@ -33,14 +33,13 @@ import numpy as np
 from . import _status as st
 from ._xp import any_true, array_namespace, col, dot, norm, safe_div, select, stop_gradient
 from .directions import (
-    DenseMemory,
-    Memory,
     N_SLOTS,
     SLOTS,
+    barrier_pair,
     candidates,
     jacobi_diagonal,
-    memory_init,
     memory_push,
+    memory_reset,
     newton_cg_products,
     quasi_newton_direction,
 )
@@ -204,39 +203,6 @@ def _safeguard(state, setup, gr, d, live, xp):
     return learned, classical, reset, need_reset
 
 
-def _reset_memory(memory, rows, initial_scale, xp):
-    """Rows in ``rows`` get an empty memory: L-BFGS pairs turned into exact no-ops (``rho = 0``,
-    ``s = y = 0``: a batch keeps one memory length), a dense BFGS matrix back to
-    ``initial_scale * I``."""
-    if isinstance(memory, DenseMemory):
-        fresh = memory_init(initial_scale, memory.H[..., 0])
-        return DenseMemory(select(rows, fresh.H, memory.H, xp),
-                           select(rows, fresh.started, memory.started, xp))
-    return Memory(
-        tuple(select(rows, xp.zeros_like(s), s, xp) for s in memory.s),
-        tuple(select(rows, xp.zeros_like(y), y, xp) for y in memory.y),
-        tuple(select(rows, xp.zeros_like(r), r, xp) for r in memory.rho),
-        select(rows, initial_scale, memory.gamma, xp),
-    )
-
-
-def _barrier_pair(s, y, g_new, blocked, xp):
-    """The gradient change the quasi-Newton memory learns from: ``y``, except on ``blocked`` rows,
-    where ``f`` was not finite a little beyond the step taken and the step ends still descending
-    (``g_new's < 0``). There the line is read as ending at a barrier: ``y`` gains the multiple of
-    ``s`` that makes ``s'y = -g's``, the curvature of the quadratic model whose minimiser along
-    ``s`` is the point reached. Without it the memory keeps pointing the direction across the
-    barrier, every later step is cut short by the same non-finite region, and the iterates jam
-    against it; with it the next direction turns along the barrier, as a direction conjugate to
-    ``s`` after an exact line search would. The pair keeps positive curvature."""
-    push = dot(g_new, s, xp)
-    bend = blocked & (push < 0)
-    if not any_true(bend):
-        return y
-    extra = safe_div(-push, dot(s, s, xp), xp.zeros_like(push), xp)
-    return select(bend, y + col(extra) * s, y, xp)
-
-
 def _combine(learned, classical, reset, xp):
     """The accepted search per row: proposal, else classical direction, else reset."""
     def pick(field):
@@ -390,8 +356,8 @@ def _advance(state, setup, status, live, gr, d, searches, diagonal, xp, in_globa
     s, y = x_new - x, g_new - g
     memory = state.memory
     if not setup.has_hessian:
-        memory = memory_push(_reset_memory(memory, need_reset, state.initial_scale, xp), s,
-                             _barrier_pair(s, y, g_new, found["blocked"] & taken, xp),
+        memory = memory_push(memory_reset(memory, need_reset, state.initial_scale, xp), s,
+                             barrier_pair(s, y, g_new, found["blocked"] & taken, xp),
                              opts["memory"])
     history = History(norm(gr, xp), f_new - f, found["slope"], dot(s, y, xp), alpha,
                       source >= FALLBACK, _full(xp, f, float(k + 1)))

@@ -24,7 +24,7 @@ from learnedmin.policy import CLASSICAL_WEIGHTS
 from learnedmin import _options
 from learnedmin import _status as status
 from learnedmin._objective import Objective
-from learnedmin.method import _make_callback
+from learnedmin._arguments import make_callback as _make_callback
 
 X0 = np.array([-1.2, 1.0])
 CLASSICAL = LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS))

@@ -11,7 +11,7 @@ from scipy.optimize import minimize, rosen, rosen_der
 from _helpers import random_spd
 from learnedmin import learned, minimize_batch
 from learnedmin._xp import dot
-from learnedmin.step import _barrier_pair
+from learnedmin.directions import barrier_pair as _barrier_pair
 
 
 def _nan_where(fun, bad):

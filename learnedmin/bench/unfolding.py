@@ -439,10 +439,8 @@ def optimal_schedule(A_train, b_train, x_train, T, iters=1000, lr=0.01, seed=0, 
 
     Parameters
     ----------
-    A_train, b_train, x_train : ndarray, shapes (B, m, n), (B, m), (B, n)
-        Training instances.
-    T : int
-        Number of steps, ``>= 1``.
+    A_train, b_train, x_train, T
+        Training instances and number of steps, as for :func:`best_constant_step`.
     iters : int
         Adam iterations, ``>= 0``.
     lr : float
@@ -656,6 +654,24 @@ def references(seed=0, instances=20, T=32, train_instances=32, m=600, n=300, ite
 
     A_tr, b_tr, x_tr = sample(np.random.default_rng([seed, 0]), train_instances, m, n)
     A, b, x_star = sample(np.random.default_rng([seed, 1]), instances, m, n)
+    methods, schedules, (lam_min, lam_max) = _run_methods((A_tr, b_tr, x_tr), (A, b, x_star), T,
+                                                          iters, lr, budget)
+    return {
+        "T": T, "instances": instances, "train_instances": train_instances, "m": m, "n": n,
+        "seed": seed,
+        "methods": methods,
+        "schedules": schedules,
+        "spectrum": {"lam_min": float(lam_min.mean()), "lam_max": float(lam_max.mean()),
+                     "condition": float(np.mean(lam_max / lam_min))},
+    }
+
+
+def _run_methods(train, test, T, iters, lr, budget):
+    """``(methods, schedules, (lam_min, lam_max))`` of :func:`references`: each method timed on
+    the ``test`` instances, the constant step and the schedule fitted on the ``train`` ones."""
+    A_tr, b_tr, x_tr = train
+    A, b, x_star = test
+    instances = A.shape[0]
     G, c = gram(A, b)
     methods = {}
 
@@ -687,16 +703,9 @@ def references(seed=0, instances=20, T=32, train_instances=32, m=600, n=300, ite
     errs, nfev = lbfgsb(A, b, x_star, budget)
     methods["lbfgsb"] = {"error": float(errs.mean()), "nfev": float(nfev.mean()),
                          "budget": budget, "seconds": time.perf_counter() - t0}
-
-    return {
-        "T": T, "instances": instances, "train_instances": train_instances, "m": m, "n": n,
-        "seed": seed,
-        "methods": methods,
-        "schedules": {"gamma_constant": gamma, "optimal": optimal, "chebyshev": cheb,
-                      "optimal_train_error": train_error},
-        "spectrum": {"lam_min": float(lam_min.mean()), "lam_max": float(lam_max.mean()),
-                     "condition": float(np.mean(lam_max / lam_min))},
-    }
+    schedules = {"gamma_constant": gamma, "optimal": optimal, "chebyshev": cheb,
+                 "optimal_train_error": train_error}
+    return methods, schedules, (lam_min, lam_max)
 
 
 # Values reported by Takabe & Wadayama at T = 32 (m = 600, n = 300).

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..weights import _atomic_write as atomic_write
+from ..weights.writer import _atomic_write as atomic_write
 
 __all__ = ["CHECKPOINT_NAME", "RUN_DIR_SUFFIX", "Interrupted", "run_dir_for", "check_fresh",
            "save", "load", "rng_states", "restore_rng_states"]
