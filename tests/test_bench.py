@@ -235,6 +235,18 @@ def test_module_callable_method_loads_and_runs(tmp_path, monkeypatch):
     assert run_one(p, learned, Settings())["status"] == "converged"
 
 
+def test_learned_with_options_runs_those_options_and_names_bad_ones():
+    method = resolve_method("learned[refine=false; nonmonotone=1]")
+    assert method.callable.options["refine"] is False and method.callable.options["nonmonotone"] == 1
+    assert run_one(rosenbrock(), method, Settings(budget=2000))["status"] == "converged"
+    with pytest.raises(ValueError, match=r"unknown option\(s\) refin"):
+        resolve_method("learned[refin=false]")
+    with pytest.raises(ValueError, match="'c1' must satisfy 0 < c1 < 1"):
+        resolve_method("learned[c1=2]")
+    with pytest.raises(ValueError, match=r"expected learned\[name=value;...\]"):
+        resolve_method("learned[refine]")
+
+
 def test_methods_that_do_not_apply_are_reported_not_run():
     p = Problem(name="no-hessp", n=2, fun=rosenbrock().fun, jac=rosenbrock().jac, x0=[-1.2, 1.0])
     rec = run_one(p, resolve_method("Newton-CG"), Settings())

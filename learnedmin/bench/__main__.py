@@ -62,7 +62,8 @@ def build_parser():
     p.add_argument("--methods", default=None, metavar="NAMES",
                    help="comma-separated methods replacing the default list "
                         f"({', '.join(DEFAULT_METHODS)}); start with '+' to add to it "
-                        "instead. A name is a built-in (" + ", ".join(BUILTIN) + "), any "
+                        "instead. A name is a built-in (" + ", ".join(BUILTIN) + "), "
+                        "learned[name=value;...] (learned with solver options), any "
                         "scipy.optimize.minimize method, or 'module:callable' (a SciPy custom "
                         "method, given jac, maxiter and, if it accepts it, gtol). With "
                         "'channel': methods of the study (" + ", ".join(channel_study.METHODS)

@@ -9,10 +9,12 @@ function returning ``(f, g)`` and ``jac=True``, as :meth:`Counter.callables` giv
 Names resolved by :func:`resolve_method`:
 
 * the built-ins of :data:`BUILTIN` (``learned``, ``fixed-weights``, ``heavy-ball``, ...);
+* ``learned[name=value;...]``: ``learned`` with solver options (``learned[refine=true]``);
 * any method name of :func:`scipy.optimize.minimize` (case-insensitive);
 * ``module:callable`` (``module:obj.attr`` too): a SciPy custom method, imported on use.
 """
 
+import ast
 import importlib
 import inspect
 from dataclasses import dataclass
@@ -245,6 +247,41 @@ def _fixed():
     return LearnedMinimizer(weights=FixedWeights(CLASSICAL_WEIGHTS))
 
 
+def _option_value(text):
+    """An option's value as written in ``learned[...]``: a Python literal, or true/false/none."""
+    lowered = {"true": True, "false": False, "none": None}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _learned_with(spec):
+    """``learned[name=value;...]``: ``learned`` with those solver options (checked here)."""
+    from learnedmin import _options
+
+    options = {}
+    for item in filter(None, (part.strip() for part in spec[len("learned["):-1].split(";"))):
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise ValueError(f"method {spec!r}: expected learned[name=value;...]; got {item!r}")
+        options[name.strip()] = _option_value(value.strip())
+    unknown = sorted(set(options) - set(_options.RULES))
+    if unknown:
+        raise ValueError(f"method {spec!r}: unknown option(s) {', '.join(unknown)}")
+    _options.resolve_options(_options.DEFAULTS, options, stacklevel=3)
+
+    def factory():
+        from learnedmin import LearnedMinimizer
+
+        return LearnedMinimizer(**options)
+
+    described = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    return CustomMethod(spec, factory, f"learnedmin.learned with {described}")
+
+
 def _builtin():
     return {
         "learned": CustomMethod(
@@ -316,6 +353,8 @@ def resolve_method(spec):
     key = spec.lower()
     if key in builtin:
         method = builtin[key]
+    elif key.startswith("learned[") and key.endswith("]"):
+        method = _learned_with(spec)
     elif key in SCIPY_METHODS:
         method = ScipyMethod(spec)
     elif key in _NEEDS_HESS:
@@ -328,7 +367,8 @@ def resolve_method(spec):
         method = CustomMethod(spec, lambda: obj, f"custom method {spec}")
     else:
         raise ValueError(
-            f"unknown method {spec!r}; valid: {', '.join(BUILTIN)}, any SciPy method "
+            f"unknown method {spec!r}; valid: {', '.join(BUILTIN)}, learned[name=value;...], "
+            f"any SciPy method "
             f"({', '.join(sorted(SCIPY_METHODS))}), or 'module:callable'"
         )
     _CACHE[spec] = method
