@@ -621,14 +621,9 @@ def references(seed=0, instances=20, T=32, train_instances=32, m=600, n=300, ite
 
     Parameters
     ----------
-    seed : int
-        Seed of both ensembles.
-    instances : int
-        Test instances.
-    T : int
-        Steps (gradient evaluations) per method.
-    train_instances : int
-        Instances that the best constant step and the optimal schedule are fitted on.
+    seed, instances, train_instances, T : int
+        Seed of both ensembles; numbers of test instances, of training instances (which the best
+        constant step and the optimal schedule are fitted on) and of steps per method.
     m, n : int
         Size of ``A``.
     iters, lr : int, float
@@ -690,8 +685,7 @@ def references(seed=0, instances=20, T=32, train_instances=32, m=600, n=300, ite
 
     return {
         "T": T, "instances": instances, "train_instances": train_instances, "m": m, "n": n,
-        "seed": seed,
-        "methods": methods,
+        "seed": seed, "methods": methods,
         "schedules": {"gamma_constant": gamma, "optimal": optimal, "chebyshev": cheb,
                       "optimal_train_error": train_error},
         "spectrum": {"lam_min": float(lam_min.mean()), "lam_max": float(lam_max.mean()),
