@@ -292,7 +292,7 @@ def problem_fragments(axes, start, start_shape, start_doc, truth="Ground truth",
                   "    Observation."]
     for a in axes:
         parameters += [f"{a.grid} : array_like, shape ({a.size},)",
-                       f"    Uniform grid of the {a.noun} (any units; see the channel modules' tables)."]
+                       f"    Uniform grid of the {a.noun} (any units; see the tables of units)."]
     parameters += [
         f"{start} : array_like, shape {start_shape}", f"    {start_doc}",
         f"theta_true : array_like, shape ({len(axes) + 2}P,), optional",

@@ -491,7 +491,7 @@ class ChannelProblem(sp.PathProblem):
         estimates give ``inf``.
         """
         if self._x_true is None:
-            raise ValueError("delay errors need 'theta_true'")
+            raise ValueError("path errors need 'theta_true'")
         x = sp.vector(theta, self.n)
         if not np.all(np.isfinite(x[: self.P])):
             return [np.full(self.P, np.inf)]

@@ -98,7 +98,6 @@ Examples
 import math
 from types import SimpleNamespace
 
-import numpy as np
 from array_api_compat import array_namespace, device
 
 from . import _paths
