@@ -269,9 +269,10 @@ def sample(rng, axes, P, sizes, snr_db, *, batch, units, centred, min_separation
             rng, P, sizes[0], snr, _delay_spacing(axes, min_separation), margin, spread_db,
             snr_reference, perturbations[0], gain_perturbation_db, phase_perturbation, cells[0])
 
+    # One flat batch axis: a generator fills (n, P) with the numbers it fills batch + (P,) with.
     if len(axes) == 1:
         theta_true, theta0, sigma2, noise = draw_delays(snr_db.ravel())
-    else:
+    else:  # the further axes, their starts, then the full observation's noise, in that order
         true, start, sigma2, more = _further_axes(rng, draw_delays, axes, sizes, snr_db.ravel(),
                                                   min_separation, margin, cells[0])
         true_more = [c * s for c, s in zip(more, cells[1:])]
