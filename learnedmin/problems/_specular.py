@@ -18,13 +18,36 @@ stacked real residual :math:`r = [\operatorname{Re}(y - s); \operatorname{Im}(y 
 Jacobian :math:`J = -[\operatorname{Re} D; \operatorname{Im} D]`: :math:`c = r^{\mathsf T} r`,
 :math:`\nabla c = 2 J^{\mathsf T} r`, :math:`2 J^{\mathsf T} J v` and :math:`F = (2/\sigma^2)
 J^{\mathsf T} J`. Everything is written against the array API, for any leading batch dimensions.
-The public modules validate their arguments and name them; the functions here do not.
+The public modules validate their arguments and name them; the model functions here do not.
+
+Each grid axis is described once, as an :class:`Axis` (its parameter, its grid, its cell), and
+the rest is written over the axes: the argument checks, the uniform grids, the problem classes'
+skeleton (:class:`Instance`, :class:`PathProblem`) and the numpydoc fragments they share. The
+sampler is :mod:`learnedmin.problems._paths`.
 """
 
 import math
+import textwrap
+from typing import NamedTuple
 
 import numpy as np
 from array_api_compat import array_namespace, device
+
+UNITS = ("natural", "scaled")
+
+
+class Axis(NamedTuple):
+    """One grid axis of the model: how the sampler, the problem classes and messages name it."""
+
+    name: str             # its parameter: "delay" or "angle"
+    size: str             # the number of grid points: "M" or "K"
+    grid: str             # the grid's argument and attribute: "freqs" or "positions"
+    noun: str             # what the grid holds, in messages: "frequencies"
+    cell: str             # the attribute of its resolution cell: "cell" or "angle_cell"
+    period: str           # the attribute of its unambiguous range: "period" or "angle_period"
+    symbol: str           # its parameter in the docs: "tau" or "mu"
+    natural_range: float  # the unambiguous range in natural units: the grid is k / range
+
 
 # --------------------------------------------------------------------------------------------
 # Arrays
@@ -174,6 +197,17 @@ def equilibrated_inverse(F):
 # Grids and arguments (numpy)
 
 
+def uniform_grid(axis, N, units, centred):
+    """The ``N`` points of ``axis``' grid in ``units``: ``k / natural_range`` in natural units,
+    ``k / N`` in scaled units, ``k = 0..N-1`` or centred ``k - (N-1)/2`` (checked)."""
+    N = check_int(axis.size, N, 2)
+    check_units(units)
+    k = np.arange(N, dtype=np.float64)
+    if centred:
+        k = k - (N - 1) / 2
+    return k / N if units == "scaled" else k / axis.natural_range
+
+
 def spacing(grid):
     """Spacing of a uniform numpy grid (last axis)."""
     g = np.asarray(grid, dtype=np.float64)
@@ -186,6 +220,49 @@ def vector(theta, n, name="theta"):
     if x.shape != (n,):
         raise ValueError(f"'{name}' must have shape ({n},); got {x.shape}")
     return x
+
+
+def check_int(name, value, minimum):
+    """``value`` as an ``int``, or a ``ValueError`` naming it if it is not an integer >=
+    ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"'{name}' must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_units(units):
+    """A ``ValueError`` unless ``units`` is one of :data:`UNITS`."""
+    if units not in UNITS:
+        raise ValueError(f"'units' must be one of {UNITS}; got {units!r}")
+
+
+def n_paths(theta, axes):
+    """The number of paths ``P`` of ``theta`` (last axis ``(D + 2) P``), or a ``ValueError``."""
+    n, D = theta.shape[-1], len(axes)
+    if n == 0 or n % (D + 2):
+        raise ValueError(
+            f"'theta' must hold [{', '.join(a.name + 's' for a in axes)}, Re weights, Im weights]: "
+            f"its last axis must be a positive multiple of {D + 2}; got length {n}"
+        )
+    return n // (D + 2)
+
+
+def with_fragments(**fragments):
+    """Decorator: each docstring line ``{name}`` becomes the text ``fragments[name]``, indented as
+    that line (so one parameter block serves several docstrings)."""
+    def fill(obj):
+        lines = []
+        for line in obj.__doc__.splitlines():
+            key = line.strip()[1:-1]
+            if line.strip() == "{" + key + "}" and key in fragments:
+                indent = line[:len(line) - len(line.lstrip())]
+                text = textwrap.dedent(fragments[key]).strip("\n")
+                lines += [indent + part if part else part for part in text.splitlines()]
+            else:
+                lines.append(line)
+        obj.__doc__ = "\n".join(lines)
+        return obj
+    return fill
 
 
 def check_nonneg(**values):
@@ -204,30 +281,150 @@ def circular(d, period):
 # One instance for SciPy
 
 
-class BoundModel:
-    """The model's functions bound to one instance: what the channel problem classes share.
+def problem_fragments(axes, start, start_shape, start_doc, truth="Ground truth", full=None):
+    """The numpydoc sections ``Parameters`` and ``Attributes`` of a problem class on ``axes``
+    (the fragment ``instance`` of :func:`with_fragments`), with the start argument ``start`` of
+    shape ``start_shape``, and a ``See Also`` of the full problem class ``full``."""
+    sizes = [a.size for a in reversed(axes)]
+    layout = f"``[{', '.join(a.symbol for a in axes)}, Re gamma, Im gamma]``"
+    crbs = " and ".join(f":meth:`crb_{a.name}`" for a in axes)
+    parameters = [f"y : array_like, shape ({', '.join(sizes)}{',' * (len(sizes) == 1)}), complex",
+                  "    Observation."]
+    for a in axes:
+        parameters += [f"{a.grid} : array_like, shape ({a.size},)",
+                       f"    Uniform grid of the {a.noun} (any units; see the tables of units)."]
+    parameters += [
+        f"{start} : array_like, shape {start_shape}", f"    {start_doc}",
+        f"theta_true : array_like, shape ({len(axes) + 2}P,), optional",
+        f"    {truth} {layout}",
+        "    (needed by the error, resolution and CRB methods).",
+        "sigma2 : float, optional", f"    Noise variance (needed by {crbs}).",
+        "name : str", "    A label."]
+    attributes = [
+        f"P, {', '.join(a.size for a in axes)}, n : int",
+        f"    The numbers of paths, of {', of '.join(a.noun for a in axes)} and of unknowns.",
+        f"{', '.join(a.cell for a in axes)} : float",
+        "    The resolution cell of each grid, ``1/(N Δg)`` for ``N`` points spaced ``Δg``;",
+        f"    {', '.join(f'``{a.period}``' for a in axes)}: the unambiguous ranges ``1/Δg``."]
+    see_also = [] if full is None else [
+        "", "See Also", "--------", f"{full} :",
+        "    The full problem (with the weights), which measures the errors against the truth."]
+    return dict(instance="\n".join(["Parameters", "----------", *parameters, "",
+                                      "Attributes", "----------", *attributes, *see_also]))
 
-    A subclass sets ``_model`` (the module-level functions ``cost``, ``gradient``,
-    ``gauss_newton_hessp``, ``residual``, ``jacobian`` as a namespace) and ``_grids`` (the grid
-    arguments that follow ``theta`` and ``y``), and calls :meth:`_instance`.
+
+class Instance:
+    """What every channel problem class has: a name, grids, a sampler and measures on the paths.
+
+    A subclass sets ``_axes`` (an :class:`Axis` per grid, fastest first), ``_label`` (its default
+    name) and ``_sample`` (the sampler of its module), and defines ``_errors`` and ``_crb_std``
+    (one ``(P,)`` array per axis).
+    """
+
+    _axes = ()
+    _label = "channel"
+    _sample = None
+
+    @staticmethod
+    def _start(theta0):
+        """The start argument of the class' constructor in a sample's full start ``theta0``."""
+        return theta0
+
+    @property
+    def _grids(self):
+        return tuple(getattr(self, a.grid) for a in self._axes)
+
+    @classmethod
+    def from_sample(cls, s, name=None):
+        """The problem of an unbatched sample drawn by the module's ``sample`` (``name``: by
+        default the class' default name)."""
+        if np.ndim(s.sigma2) != 0:
+            raise ValueError("'from_sample' needs an unbatched sample (batch=None)")
+        grids = [getattr(s, a.grid) for a in cls._axes]
+        return cls(s.y, *grids, cls._start(s.theta0), s.theta_true, float(s.sigma2),
+                   name or cls._label)
+
+    @classmethod
+    def _random(cls, rng, P, sizes, snr_db, name, options):
+        """``random``: a sample of the grid ``sizes`` drawn with ``options`` (no ``batch``)."""
+        if "batch" in options:
+            raise TypeError(f"'batch' is not an option of {cls.__name__}.random; use "
+                            f"{cls._sample.__module__}.sample()")
+        s = cls._sample(rng, P, *sizes, snr_db, **options)
+        grid = "".join(f"-{a.size}{n}" for a, n in zip(cls._axes, sizes))
+        return cls.from_sample(s, name or f"{cls._label}-P{P}{grid}-{snr_db:g}dB-{s.units}")
+
+    def __repr__(self):
+        sizes = "".join(f", {a.size}={getattr(self, a.size)}" for a in self._axes)
+        return f"{type(self).__name__}(name={self.name!r}, P={self.P}{sizes})"
+
+    def crb_delay(self):
+        """Square roots of the Cramér-Rao bound on each delay at the ground truth, ``(P,)``."""
+        return self._crb_std()[0]
+
+    def delay_errors(self, theta):
+        """Absolute delay errors in resolution cells, one per true path, ``(P,)`` (``inf`` for a
+        non-finite ``theta``; the paths matched as the class says)."""
+        return self._errors(theta)[0]
+
+    def resolved(self, theta, tol=0.5):
+        """Whether every path lies within ``tol`` resolution cells of its true path on each axis.
+
+        With the sampler's default start (errors up to 0.25 cell) the start itself passes; a
+        stricter test compares :meth:`delay_errors` with ``k * crb_delay() / cell``.
+        """
+        if not (np.isfinite(tol) and tol > 0):
+            raise ValueError(f"'tol' must be a positive number of cells; got {tol!r}")
+        return all(bool(np.all(e <= tol)) for e in self._errors(theta))
+
+
+class Angles:
+    """The angle measures of a problem class whose second axis is the angle."""
+
+    def crb_angle(self):
+        """Square roots of the Cramér-Rao bound on each angle at the ground truth, ``(P,)``."""
+        return self._crb_std()[1]
+
+    def angle_errors(self, theta):
+        """Absolute angle errors in resolution cells, one per true path, ``(P,)``."""
+        return self._errors(theta)[1]
+
+
+class PathProblem(Instance):
+    """One instance of the full model (paths and weights) bound to SciPy's callables.
+
+    Besides :class:`Instance`'s attributes a subclass sets ``_model`` (the module's ``cost``,
+    ``gradient``, ``gauss_newton_hessp``, ``residual``, ``jacobian`` and ``crb`` as a namespace)
+    and calls :meth:`_setup` from its ``__init__``.
     """
 
     _model = None
 
-    @property
-    def _grids(self):
-        return (self.freqs,)
-
-    def _instance(self, x0, theta_true, sigma2, name):
-        """Set the start, the truth, the noise variance and the name (all checked)."""
-        self.n = x0.size
-        self._x0 = x0
+    def _setup(self, y, grids, theta0, theta_true, sigma2, name):
+        """Check and keep the observation, the grids, the start, the truth and the noise."""
+        for a, grid in zip(self._axes, grids):
+            g = np.array(grid, dtype=np.float64)
+            if g.ndim != 1 or g.size < 2:
+                raise ValueError(f"'{a.grid}' must be a 1-D grid of at least 2 {a.noun}; got "
+                                 f"shape {g.shape}")
+            period = 1.0 / abs(float(spacing(g)))
+            for attribute, value in ((a.grid, g), (a.size, g.size), (a.period, period),
+                                     (a.cell, period / g.size)):
+                setattr(self, attribute, value)
+        shape = tuple(getattr(self, a.size) for a in reversed(self._axes))
+        y = np.asarray(y)
+        if y.shape != shape:
+            names = ", ".join(a.size for a in reversed(self._axes)) + "," * (len(shape) == 1)
+            raise ValueError(f"'y' must have shape ({names}) = {shape}; got {y.shape}")
+        self.y = np.array(y, dtype=np.complex128)
+        x0 = np.array(theta0, dtype=np.float64)
+        if x0.ndim != 1:
+            raise ValueError(f"'theta0' must be 1-D; got shape {x0.shape}")
+        self.P, self.n, self._x0 = n_paths(x0, self._axes), x0.size, x0
         self._x_true = None if theta_true is None else np.array(
             vector(theta_true, self.n, "theta_true"))
         self.sigma2 = None if sigma2 is None else float(sigma2)
         self.name = name
-        self.period = 1.0 / abs(float(spacing(self.freqs)))
-        self.cell = self.period / self.M
 
     @property
     def x0(self):
@@ -259,3 +456,32 @@ class BoundModel:
     def jacobian(self, theta):
         """Jacobian of :meth:`residual`, shape ``(2 * observations, n)``."""
         return self._model.jacobian(vector(theta, self.n), *self._grids)
+
+    def _crb_std(self):
+        """Square roots of the Cramér-Rao bound on each axis' parameters, one ``(P,)`` each."""
+        if self._x_true is None or self.sigma2 is None:
+            raise ValueError("the CRB needs 'theta_true' and 'sigma2'")
+        var = np.diagonal(self._model.crb(self._x_true, *self._grids, self.sigma2))
+        return [np.sqrt(var[d * self.P:(d + 1) * self.P]) for d in range(len(self._axes))]
+
+    def _errors(self, theta):
+        """Errors in cells on each axis of the estimated path matched to each true path.
+
+        Every axis is compared by circular distance (the model is periodic in each up to a
+        weight sign); estimates are matched to true paths by the assignment of least total
+        Chebyshev distance in cells, which pairs every estimate with its own path whenever all
+        lie within half the paths' separation of them.
+        """
+        from scipy.optimize import linear_sum_assignment
+
+        if self._x_true is None:
+            raise ValueError("path errors need 'theta_true'")
+        x, t, P, D = vector(theta, self.n), self._x_true, self.P, len(self._axes)
+        if not np.all(np.isfinite(x[:D * P])):
+            return [np.full(P, np.inf) for _ in self._axes]
+        d = [circular(x[i * P:(i + 1) * P, None] - t[None, i * P:(i + 1) * P],
+                      getattr(self, a.period)) / getattr(self, a.cell)
+             for i, a in enumerate(self._axes)]
+        est, true = linear_sum_assignment(np.maximum.reduce(d))
+        order = np.argsort(true)
+        return [e[est, true][order] for e in d]

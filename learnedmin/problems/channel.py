@@ -93,33 +93,26 @@ True
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from array_api_compat import array_namespace
 
+from . import _paths
 from . import _specular as sp
+from ._specular import UNITS
 
-__all__ = [
-    "UNITS",
-    "frequency_grid",
-    "model",
-    "residual",
-    "cost",
-    "gradient",
-    "jacobian",
-    "gauss_newton_hessp",
-    "linear_weights",
-    "fisher_information",
-    "crb",
-    "ChannelSample",
-    "sample",
-    "ChannelProblem",
-    "BenchProblem",
-    "bench_problems",
-]
+__all__ = ["UNITS", "frequency_grid", "model", "residual", "cost", "gradient", "jacobian",
+           "gauss_newton_hessp", "linear_weights", "fisher_information", "crb", "ChannelSample",
+           "sample", "ChannelProblem", "BenchProblem", "bench_problems"]
 
-UNITS = ("natural", "scaled")
+# The model's one grid axis: the delays, observed on the M subcarrier frequencies.
+DELAY_AXIS = sp.Axis("delay", "M", "freqs", "frequencies", "cell", "period", "tau", 1.0)
+AXES = (DELAY_AXIS,)
+
+ChannelSample = _paths.sample_type(
+    "ChannelSample", AXES, "One (or a stack of) random channel-estimation instance(s) drawn by "
+    ":func:`sample`.", __name__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,23 +145,7 @@ def frequency_grid(M, units="natural", centred=False):
     >>> frequency_grid(4, units="scaled", centred=True)
     array([-0.375, -0.125,  0.125,  0.375])
     """
-    M = _check_M(M)
-    _check_units(units)
-    m = np.arange(M, dtype=np.float64)
-    if centred:
-        m = m - (M - 1) / 2
-    return m / M if units == "scaled" else m
-
-
-def _check_M(M):
-    if isinstance(M, bool) or not isinstance(M, (int, np.integer)) or M < 2:
-        raise ValueError(f"'M' must be an integer >= 2; got {M!r}")
-    return int(M)
-
-
-def _check_units(units):
-    if units not in UNITS:
-        raise ValueError(f"'units' must be one of {UNITS}; got {units!r}")
+    return sp.uniform_grid(DELAY_AXIS, M, units, centred)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,13 +153,8 @@ def _check_units(units):
 
 
 def _n_paths(theta):
-    n = theta.shape[-1]
-    if n == 0 or n % 3:
-        raise ValueError(
-            "'theta' must hold [delays, Re weights, Im weights]: its last axis must be a "
-            f"positive multiple of 3; got length {n}"
-        )
-    return n // 3
+    """The number of paths of ``theta`` (``(..., 3P)``), or a ``ValueError``."""
+    return sp.n_paths(theta, AXES)
 
 
 def _freqs(freqs, theta, xp):
@@ -408,9 +380,8 @@ def crb(theta, freqs, sigma2):
 
     Parameters
     ----------
-    theta : array, shape (..., 3P)
-    freqs : array, shape (M,) or (..., M)
-    sigma2 : float or array, shape (...)
+    theta, freqs, sigma2 : array
+        As :func:`fisher_information`.
 
     Returns
     -------
@@ -423,46 +394,7 @@ def crb(theta, freqs, sigma2):
 # Random ground truths and perturbed starts (numpy)
 
 
-class ChannelSample(NamedTuple):
-    """One (or a stack of) random channel-estimation instance(s) drawn by :func:`sample`.
-
-    Attributes
-    ----------
-    y : numpy.ndarray, shape (..., M), complex128
-        Noisy observation.
-    freqs : numpy.ndarray, shape (M,)
-        Frequency grid in ``units`` (shared by the batch).
-    sigma2 : numpy.ndarray, shape batch
-        Noise variance :math:`\\mathrm{E}|w_m|^2`.
-    theta_true : numpy.ndarray, shape (..., 3P)
-        Ground truth, delays sorted ascending.
-    theta0 : numpy.ndarray, shape (..., 3P)
-        Start: the ground truth perturbed.
-    units : str
-        ``"natural"`` or ``"scaled"``.
-    cell : float
-        The resolution cell ``1/(M Δf)`` in ``units`` (``1/M`` natural, ``1`` scaled).
-    """
-
-    y: Any
-    freqs: Any
-    sigma2: Any
-    theta_true: Any
-    theta0: Any
-    units: str
-    cell: float
-
-
-def _batch_shape(batch):
-    if batch is None:
-        return ()
-    shape = (batch,) if isinstance(batch, (int, np.integer)) else tuple(batch)
-    if any(isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 for b in shape):
-        raise ValueError(f"'batch' must be None, a positive integer or a tuple of them; "
-                         f"got {batch!r}")
-    return tuple(int(b) for b in shape)
-
-
+@sp.with_fragments(**_paths.SAMPLE_FRAGMENTS)
 def sample(rng, P, M, snr_db, *, batch=None, units="natural", centred=False,
            min_separation=1.0, margin=1.0, spread_db=10.0, snr_reference="total",
            delay_perturbation=0.25, gain_perturbation_db=3.0, phase_perturbation=math.pi / 8):
@@ -489,29 +421,13 @@ def sample(rng, P, M, snr_db, *, batch=None, units="natural", centred=False,
 
     Parameters
     ----------
-    rng : numpy.random.Generator or int or None
-        Passed through :func:`numpy.random.default_rng`.
-    P : int
-        Number of paths, ``P >= 1``.
+    {paths}
     M : int
         Number of subcarriers, ``M >= 2``.
-    snr_db : float or array_like
-        SNR in dB; an array broadcasts against the batch shape (one SNR per instance).
-    batch : int or tuple of int, optional
-        Leading batch shape of the returned arrays (``None``: one unbatched instance).
-    units : {"natural", "scaled"}
-        Units of ``freqs`` and of the delays (see the module's table).
-    centred : bool
-        Centred frequency grid (see :func:`frequency_grid`).
-    min_separation, margin : float
-        In resolution cells (``1/M`` of the unambiguous range).
-    spread_db : float
-        Range of the path powers in dB.
-    snr_reference : {"total", "strongest"}
+    {options}
     delay_perturbation : float
         Largest delay error of the start, in resolution cells.
-    gain_perturbation_db, phase_perturbation : float
-        Largest weight magnitude error (dB) and phase error (radians) of the start.
+    {weights}
 
     Returns
     -------
@@ -526,102 +442,27 @@ def sample(rng, P, M, snr_db, *, batch=None, units="natural", centred=False,
     >>> s.y.shape, s.theta0.shape, s.sigma2.shape, s.cell
     ((8, 64), (8, 9), (8,), 0.015625)
     """
-    rng = np.random.default_rng(rng)
-    P, M, shape, snr_db = _checked_sample_args(P, M, snr_db, batch, units, snr_reference)
-    sp.check_nonneg(min_separation=min_separation, margin=margin, spread_db=spread_db,
-                    delay_perturbation=delay_perturbation,
-                    gain_perturbation_db=gain_perturbation_db,
-                    phase_perturbation=phase_perturbation)
-    # Delays in cells; room left after the margins and the separations.
-    room = M - 2 * margin - (P - 1) * min_separation
-    if room < 0:
-        raise ValueError(
-            f"{P} paths {min_separation} cells apart with margins of {margin} cells do not fit "
-            f"in M = {M} cells: need (P-1)*min_separation + 2*margin <= M"
-        )
-    u = np.sort(rng.uniform(0.0, room, size=shape + (P,)), axis=-1)
-    cells = margin + u + min_separation * np.arange(P)
-    power_db = rng.uniform(-spread_db, 0.0, size=shape + (P,))
-    phase = rng.uniform(-math.pi, math.pi, size=shape + (P,))
-    gamma = 10.0 ** (power_db / 20) * np.exp(1j * phase)
-
-    power = np.abs(gamma) ** 2
-    ref = power.sum(axis=-1) if snr_reference == "total" else power.max(axis=-1)
-    sigma2 = ref / 10.0 ** (snr_db / 10)
-
-    cell = 1.0 if units == "scaled" else 1.0 / M
-    freqs = frequency_grid(M, units, centred)
-    theta_true = np.concatenate([cells * cell, gamma.real, gamma.imag], axis=-1)
-    noise = rng.standard_normal(shape + (M,)) + 1j * rng.standard_normal(shape + (M,))
-    y = model(theta_true, freqs) + np.sqrt(sigma2 / 2)[..., None] * noise
-
-    d_cells = delay_perturbation * rng.uniform(-1.0, 1.0, size=shape + (P,))
-    gamma0 = _perturbed(rng, gamma, gain_perturbation_db, phase_perturbation)
-    theta0 = np.concatenate([(cells + d_cells) * cell, gamma0.real, gamma0.imag], axis=-1)
-    return ChannelSample(y, freqs, sigma2, theta_true, theta0, units, cell)
-
-
-def _checked_sample_args(P, M, snr_db, batch, units, snr_reference):
-    """``(P, M, batch shape, snr_db broadcast to it)`` of :func:`sample`, or a ``ValueError``
-    naming the argument."""
-    if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or P < 1:
-        raise ValueError(f"'P' must be an integer >= 1; got {P!r}")
-    M = _check_M(M)
-    _check_units(units)
-    if snr_reference not in ("total", "strongest"):
-        raise ValueError(f"'snr_reference' must be 'total' or 'strongest'; got {snr_reference!r}")
-    shape = _batch_shape(batch)
-    snr_db = np.asarray(snr_db, dtype=np.float64)
-    if not np.all(np.isfinite(snr_db)):
-        raise ValueError(f"'snr_db' must be finite; got {snr_db!r}")
-    try:
-        snr_db = np.broadcast_to(snr_db, shape)
-    except ValueError as exc:
-        raise ValueError(f"'snr_db' of shape {snr_db.shape} does not broadcast to the batch "
-                         f"shape {shape}") from exc
-    return int(P), M, shape, snr_db
-
-
-def _perturbed(rng, gamma, gain_db, phase):
-    """The weights ``gamma`` scaled by ``U(-1, 1) * gain_db`` dB and rotated by ``U(-1, 1) *
-    phase`` radians (the start's weights)."""
-    d_db = gain_db * rng.uniform(-1.0, 1.0, size=gamma.shape)
-    d_phase = phase * rng.uniform(-1.0, 1.0, size=gamma.shape)
-    return gamma * 10.0 ** (d_db / 20) * np.exp(1j * d_phase)
+    d = _paths.sample(rng, AXES, P, (M,), snr_db, batch=batch, units=units, centred=centred,
+                      min_separation=min_separation, margin=margin, spread_db=spread_db,
+                      snr_reference=snr_reference, perturbations=(delay_perturbation,),
+                      gain_perturbation_db=gain_perturbation_db,
+                      phase_perturbation=phase_perturbation)
+    return ChannelSample(d.y, d.grids[0], d.sigma2, d.theta_true, d.theta0, units, d.cells[0])
 
 
 # --------------------------------------------------------------------------------------------
 # SciPy convenience
 
 
-class ChannelProblem(sp.BoundModel):
+@sp.with_fragments(**sp.problem_fragments(AXES, "theta0", "(3P,)",
+                                           "Start ``[tau, Re gamma, Im gamma]``."))
+class ChannelProblem(sp.PathProblem):
     r"""One channel-estimation instance for :func:`scipy.optimize.minimize` / ``least_squares``.
 
-    Parameters
-    ----------
-    y : array_like, shape (M,), complex
-        Observation.
-    freqs : array_like, shape (M,)
-        Uniform frequency grid (any units, see the module's table).
-    theta0 : array_like, shape (3P,)
-        Start ``[tau, Re gamma, Im gamma]``.
-    theta_true : array_like, shape (3P,), optional
-        Ground truth (needed by :meth:`delays_resolved` and :meth:`crb_delay`).
-    sigma2 : float, optional
-        Noise variance (needed by :meth:`crb_delay`).
-    name : str
-        A label.
-
-    Attributes
-    ----------
-    P, M, n : int
-        Paths, subcarriers, ``3P``.
-    cell : float
-        Resolution cell ``1/(M Δf)``; ``period``: unambiguous range ``1/Δf``.
+    {instance}
 
     Examples
     --------
-    >>> import numpy as np
     >>> from scipy.optimize import minimize
     >>> prob = ChannelProblem.random(0, P=1, M=32, snr_db=20.0)
     >>> res = minimize(prob.fun, prob.x0, jac=prob.jac, hessp=prob.hessp, method="trust-ncg")
@@ -629,53 +470,20 @@ class ChannelProblem(sp.BoundModel):
     True
     """
 
+    _axes, _label, _sample = AXES, "channel", staticmethod(sample)
     _model = SimpleNamespace(cost=cost, gradient=gradient, gauss_newton_hessp=gauss_newton_hessp,
-                             residual=residual, jacobian=jacobian)
+                             residual=residual, jacobian=jacobian, crb=crb)
 
     def __init__(self, y, freqs, theta0, theta_true=None, sigma2=None, name="channel"):
-        y = np.asarray(y)
-        freqs = np.asarray(freqs, dtype=np.float64)
-        if freqs.ndim != 1 or freqs.size < 2:
-            raise ValueError(f"'freqs' must be a 1-D grid of at least 2 frequencies; got shape "
-                             f"{freqs.shape}")
-        if y.shape != freqs.shape:
-            raise ValueError(f"'y' must have shape {freqs.shape} like 'freqs'; got {y.shape}")
-        x0 = np.array(theta0, dtype=np.float64)
-        _n_paths(x0)
-        if x0.ndim != 1:
-            raise ValueError(f"'theta0' must be 1-D; got shape {x0.shape}")
-        self.y = np.array(y, dtype=np.complex128)
-        self.freqs = np.array(freqs)
-        self.M, self.P = freqs.size, x0.size // 3
-        self._instance(x0, theta_true, sigma2, name)
-
-    @classmethod
-    def from_sample(cls, s, name="channel"):
-        """The problem of an unbatched :class:`ChannelSample`."""
-        if np.ndim(s.sigma2) != 0:
-            raise ValueError("'from_sample' needs an unbatched sample (batch=None)")
-        return cls(s.y, s.freqs, s.theta0, s.theta_true, float(s.sigma2), name)
+        self._setup(y, (freqs,), theta0, theta_true, sigma2, name)
 
     @classmethod
     def random(cls, rng, P, M, snr_db, name=None, **options):
         """Draw an instance with :func:`sample` (``options`` as there, except ``batch``)."""
-        if "batch" in options:
-            raise TypeError("'batch' is not an option of ChannelProblem.random; use sample()")
-        s = sample(rng, P, M, snr_db, **options)
-        return cls.from_sample(s, name or f"channel-P{P}-M{M}-{snr_db:g}dB-{s.units}")
+        return cls._random(rng, P, (M,), snr_db, name, options)
 
-    def __repr__(self):
-        return f"ChannelProblem(name={self.name!r}, P={self.P}, M={self.M})"
-
-    def crb_delay(self):
-        """Square roots of the Cramér-Rao bound on each delay at the ground truth, ``(P,)``."""
-        if self._x_true is None or self.sigma2 is None:
-            raise ValueError("crb_delay needs 'theta_true' and 'sigma2'")
-        C = crb(self._x_true, self.freqs, self.sigma2)
-        return np.sqrt(np.diagonal(C)[: self.P])
-
-    def delay_errors(self, theta):
-        """Absolute delay errors of ``theta`` against the truth, in resolution cells, ``(P,)``.
+    def _errors(self, theta):
+        """The delay errors in cells, as a list of one ``(P,)`` array.
 
         Estimated and true delays are both reduced modulo the unambiguous range ``1/Δf`` (on
         which the model is periodic up to a weight sign) and sorted; the ``k``-th estimate is
@@ -683,24 +491,22 @@ class ChannelProblem(sp.BoundModel):
         estimates give ``inf``.
         """
         if self._x_true is None:
-            raise ValueError("delay errors need 'theta_true'")
+            raise ValueError("path errors need 'theta_true'")
         x = sp.vector(theta, self.n)
         if not np.all(np.isfinite(x[: self.P])):
-            return np.full(self.P, np.inf)
+            return [np.full(self.P, np.inf)]
         est = np.sort(np.mod(x[: self.P], self.period))
         true = np.sort(np.mod(self._x_true[: self.P], self.period))
-        return sp.circular(est - true, self.period) / self.cell
+        return [sp.circular(est - true, self.period) / self.cell]
 
     def delays_resolved(self, theta, tol=0.5):
-        """Whether every delay lies within ``tol`` resolution cells of the truth.
+        """Whether every delay lies within ``tol`` resolution cells of the truth (:meth:`resolved`).
 
         The success test of the channel suite (paths matched as in :meth:`delay_errors`). With
         :func:`sample`'s default start (delays off by up to 0.25 cell) the start itself passes;
         a stricter test is ``delay_errors(x) <= k * crb_delay() / cell``.
         """
-        if not (np.isfinite(tol) and tol > 0):
-            raise ValueError(f"'tol' must be a positive number of cells; got {tol!r}")
-        return bool(np.all(self.delay_errors(theta) <= tol))
+        return self.resolved(theta, tol)
 
 
 @dataclass(frozen=True)

@@ -87,82 +87,64 @@ References
 
 Examples
 --------
->>> import numpy as np
 >>> from scipy.optimize import least_squares
 >>> from learnedmin.problems.channel2d import ChannelProblem2D
->>> prob = ChannelProblem2D.random(np.random.default_rng(1), P=2, M=16, K=8, snr_db=20.0)
+>>> prob = ChannelProblem2D.random(1, P=2, M=16, K=8, snr_db=20.0)
 >>> res = least_squares(prob.residual, prob.x0, jac=prob.jacobian, method="lm")
->>> prob.resolved(res.x)
-True
+>>> prob.resolved(res.x), prob.angle_errors(res.x).shape
+(True, (2,))
 """
 
 import math
 from types import SimpleNamespace
-from typing import Any, NamedTuple
 
-import numpy as np
 from array_api_compat import array_namespace, device
 
+from . import _paths
 from . import _specular as sp
 from . import channel as _ch
 from .channel import UNITS, frequency_grid
 
-__all__ = [
-    "UNITS",
-    "frequency_grid",
-    "antenna_grid",
-    "model",
-    "residual",
-    "cost",
-    "gradient",
-    "jacobian",
-    "gauss_newton_hessp",
-    "fisher_information",
-    "crb",
-    "crb_variances",
-    "ChannelSample2D",
-    "sample",
-    "ChannelProblem2D",
-]
+__all__ = ["UNITS", "frequency_grid", "antenna_grid", "model", "residual", "cost", "gradient",
+           "jacobian", "gauss_newton_hessp", "fisher_information", "crb", "crb_variances",
+           "ChannelSample2D", "sample", "ChannelProblem2D"]
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"'{name}' must be an integer >= {minimum}; got {value!r}")
-    return int(value)
+# The model's two grid axes: the delays (on the subcarrier frequencies, the faster axis of
+# the observation) and the angles (on the K antenna positions).
+ANGLE_AXIS = sp.Axis("angle", "K", "positions", "antenna positions", "angle_cell", "angle_period",
+                     "mu", 2.0)
+AXES = (_ch.DELAY_AXIS, ANGLE_AXIS)
+
+ChannelSample2D = _paths.sample_type(
+    "ChannelSample2D", AXES, "One (or a stack of) random delay-angle instance(s) drawn by "
+    ":func:`sample`.", __name__)
 
 
 def antenna_grid(K, units="natural", centred=False):
     """The antenna positions ``g_k`` of a half-wavelength uniform linear array, in ``units``.
+
+    The angle axis' :func:`~learnedmin.problems.channel.frequency_grid`, ``(K,)`` float64: in
+    natural units ``g_k = k/2`` (wavelengths), with the angles as ``mu = sin(azimuth)`` in
+    ``[-1, 1)``; in scaled units ``g_k = k/K``, with the angles in resolution cells ``2/K`` of
+    ``mu``. A centred grid uses ``k - (K-1)/2`` instead of ``k = 0..K-1`` (which decouples the
+    angles from the weight phases).
 
     Parameters
     ----------
     K : int
         Number of antennas, ``K >= 2``.
     units : {"natural", "scaled"}
-        ``"natural"``: ``g_k = k/2`` (wavelengths), angles as ``mu = sin(azimuth)`` in
-        ``[-1, 1)``. ``"scaled"``: ``g_k = k/K``, angles in resolution cells ``2/K`` of ``mu``.
     centred : bool
-        Use ``k - (K-1)/2`` instead of ``k = 0..K-1`` (decouples angles from weight phases).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(K,)`` float64.
 
     Examples
     --------
     >>> antenna_grid(4)
     array([0. , 0.5, 1. , 1.5])
-    >>> antenna_grid(4, units="scaled", centred=True)
+    >>> antenna_grid(4, "scaled", centred=True)
     array([-0.375, -0.125,  0.125,  0.375])
     """
-    K = _check_int("K", K, 2)
-    _ch._check_units(units)
-    k = np.arange(K, dtype=np.float64)
-    if centred:
-        k = k - (K - 1) / 2
-    return k / K if units == "scaled" else k / 2
+    return sp.uniform_grid(ANGLE_AXIS, K, units, centred)
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,13 +152,8 @@ def antenna_grid(K, units="natural", centred=False):
 
 
 def _n_paths(theta):
-    n = theta.shape[-1]
-    if n == 0 or n % 4:
-        raise ValueError(
-            "'theta' must hold [delays, angles, Re weights, Im weights]: its last axis must be "
-            f"a positive multiple of 4; got length {n}"
-        )
-    return n // 4
+    """The number of paths of ``theta`` (``(..., 4P)``), or a ``ValueError``."""
+    return sp.n_paths(theta, AXES)
 
 
 def _grids(freqs, positions, theta, xp):
@@ -254,15 +231,8 @@ def residual(theta, y, freqs, positions):
 
 
 def cost(theta, y, freqs, positions):
-    r"""The least-squares cost :math:`c(\theta) = \lVert y - s(\theta) \rVert^2 = r^{\mathsf T} r`.
-
-    Minus the log-likelihood times :math:`\sigma^2`, up to a constant (no factor ½).
-
-    Returns
-    -------
-    array, shape (...)
-        One real value per batch element.
-    """
+    r"""The least-squares cost :math:`c(\theta) = r^{\mathsf T} r`, ``(...)``: one real value per
+    batch element, as :func:`learnedmin.problems.channel.cost`."""
     r = residual(theta, y, freqs, positions)
     xp = array_namespace(r)
     return xp.sum(r * r, axis=-1)
@@ -363,10 +333,8 @@ def crb(theta, freqs, positions, sigma2):
 
     Parameters
     ----------
-    theta : array, shape (..., 4P)
-    freqs : array, shape (M,) or (..., M)
-    positions : array, shape (K,) or (..., K)
-    sigma2 : float or array, shape (...)
+    theta, freqs, positions, sigma2 : array
+        As :func:`fisher_information`.
 
     Returns
     -------
@@ -396,80 +364,7 @@ def crb_variances(theta, freqs, positions, sigma2):
 # Random ground truths and perturbed starts (numpy)
 
 
-class ChannelSample2D(NamedTuple):
-    """One (or a stack of) random delay-angle instance(s) drawn by :func:`sample`.
-
-    Attributes
-    ----------
-    y : numpy.ndarray, shape (..., K, M), complex128
-        Noisy observation.
-    freqs : numpy.ndarray, shape (M,)
-        Frequency grid in ``units`` (shared by the batch).
-    positions : numpy.ndarray, shape (K,)
-        Antenna grid in ``units`` (shared by the batch).
-    sigma2 : numpy.ndarray, shape batch
-        Noise variance :math:`\\mathrm{E}|w_{km}|^2`.
-    theta_true : numpy.ndarray, shape (..., 4P)
-        Ground truth, delays sorted ascending.
-    theta0 : numpy.ndarray, shape (..., 4P)
-        Start: the ground truth perturbed.
-    units : str
-        ``"natural"`` or ``"scaled"``.
-    cell : float
-        The delay resolution cell ``1/(M Δf)`` in ``units`` (``1/M`` natural, ``1`` scaled).
-    angle_cell : float
-        The angle resolution cell ``1/(K Δg)`` in ``units`` (``2/K`` natural, ``1`` scaled).
-    """
-
-    y: Any
-    freqs: Any
-    positions: Any
-    sigma2: Any
-    theta_true: Any
-    theta0: Any
-    units: str
-    cell: float
-    angle_cell: float
-
-
-def _separated(tau, mu, min_separation):
-    """Whether every pair of paths is ``min_separation`` apart in delay or in angle, ``(...)``."""
-    d = np.maximum(np.abs(tau[..., :, None] - tau[..., None, :]),
-                   np.abs(mu[..., :, None] - mu[..., None, :]))
-    return np.all((d >= min_separation) | np.eye(tau.shape[-1], dtype=bool), axis=(-2, -1))
-
-
-def _separate(rng, first, snr_db, K, min_separation, margin, options, tries=1000):
-    """Angles for the instances of a 1-D sample ``first``, redrawing whole instances until the
-    separation rule holds (so the result is uniform over the valid configurations).
-
-    The 1-D sample carries the delays (drawn with no separation) and weights, and the start's
-    delays and weights; angles in cells are uniform on ``[-K/2 + margin, K/2 - margin]``. Returns
-    ``theta_true``, ``theta0`` (both ``[tau, Re gamma, Im gamma]``), ``sigma2`` and the angles in
-    cells, flattened to one batch axis.
-    """
-    P = first.theta_true.shape[-1] // 3
-    M = first.freqs.size
-    true, start = first.theta_true.reshape(-1, 3 * P), first.theta0.reshape(-1, 3 * P)
-    sigma2 = np.reshape(first.sigma2, -1)
-    snr = np.broadcast_to(np.asarray(snr_db, dtype=np.float64), np.shape(first.sigma2)).ravel()
-    mu = rng.uniform(-K / 2 + margin, K / 2 - margin, size=(sigma2.size, P))
-    for _ in range(tries):
-        bad = ~_separated(true[:, :P] / first.cell, mu, min_separation)
-        n_bad = int(np.sum(bad))
-        if n_bad == 0:
-            return true, start, sigma2, mu
-        redo = _ch.sample(rng, P, M, snr[bad], batch=n_bad, min_separation=0.0, margin=margin,
-                          **options)
-        true[bad], start[bad], sigma2[bad] = redo.theta_true, redo.theta0, redo.sigma2
-        mu[bad] = rng.uniform(-K / 2 + margin, K / 2 - margin, size=(n_bad, P))
-    raise ValueError(
-        f"no configuration of {P} paths {min_separation} cells apart in delay or angle was found "
-        f"in {tries} draws (M = {M}, K = {K}, margins of {margin} cells); lower 'P', "
-        "'min_separation' or 'margin', or raise 'M' or 'K'"
-    )
-
-
+@sp.with_fragments(**_paths.SAMPLE_FRAGMENTS)
 def sample(rng, P, M, K, snr_db, *, batch=None, units="natural", centred=False,
            min_separation=1.0, margin=1.0, spread_db=10.0, snr_reference="total",
            delay_perturbation=0.25, angle_perturbation=0.25, gain_perturbation_db=3.0,
@@ -495,29 +390,13 @@ def sample(rng, P, M, K, snr_db, *, batch=None, units="natural", centred=False,
 
     Parameters
     ----------
-    rng : numpy.random.Generator or int or None
-        Passed through :func:`numpy.random.default_rng`.
-    P : int
-        Number of paths, ``P >= 1``.
+    {paths}
     M, K : int
         Numbers of subcarriers and antennas, each ``>= 2``.
-    snr_db : float or array_like
-        SNR in dB; an array broadcasts against the batch shape.
-    batch : int or tuple of int, optional
-        Leading batch shape (``None``: one unbatched instance).
-    units : {"natural", "scaled"}
-        Units of the grids, delays and angles (see the module's table).
-    centred : bool
-        Centred frequency and antenna grids.
-    min_separation, margin : float
-        In resolution cells of each axis.
-    spread_db : float
-        Range of the path powers in dB.
-    snr_reference : {"total", "strongest"}
+    {options}
     delay_perturbation, angle_perturbation : float
         Largest delay and angle errors of the start, in resolution cells.
-    gain_perturbation_db, phase_perturbation : float
-        Largest weight magnitude error (dB) and phase error (radians) of the start.
+    {weights}
 
     Returns
     -------
@@ -531,181 +410,48 @@ def sample(rng, P, M, K, snr_db, *, batch=None, units="natural", centred=False,
     >>> s.y.shape, s.theta0.shape, s.sigma2.shape, s.cell, s.angle_cell
     ((5, 8, 16), (5, 12), (5,), 0.0625, 0.25)
     """
-    rng = np.random.default_rng(rng)
-    K = _check_int("K", K, 2)
-    sp.check_nonneg(min_separation=min_separation, angle_perturbation=angle_perturbation)
-    options = dict(units=units, centred=centred, spread_db=spread_db,
-                   snr_reference=snr_reference, delay_perturbation=delay_perturbation,
-                   gain_perturbation_db=gain_perturbation_db,
-                   phase_perturbation=phase_perturbation)
-    # Also validates P, M, snr_db, batch and the shared options, with the 1-D messages.
-    first = _ch.sample(rng, P, M, snr_db, batch=batch, min_separation=0.0, margin=margin,
-                       **options)
-    P, M, shape = int(P), int(M), np.shape(first.sigma2)
-    if K < 2 * margin:
-        raise ValueError(f"margins of {margin} cells do not fit in K = {K} angle cells: need "
-                         "2*margin <= K")
-    # At most floor(L / s) + 1 points s apart fit on a side of L cells.
-    if min_separation > 0 and P > ((M - 2 * margin) // min_separation + 1) * (
-            (K - 2 * margin) // min_separation + 1):
-        raise ValueError(f"{P} paths {min_separation} cells apart in delay or angle do not fit "
-                         f"in M x K = {M} x {K} cells with margins of {margin} cells")
-    true, start, sigma2, mu_cells = _separate(rng, first, snr_db, K, min_separation, margin,
-                                              options)
-    angle_cell = 1.0 if units == "scaled" else 2.0 / K
-    positions = antenna_grid(K, units, centred)
-    d_cells = angle_perturbation * rng.uniform(-1.0, 1.0, size=mu_cells.shape)
-    theta_true = np.concatenate([true[:, :P], mu_cells * angle_cell, true[:, P:]], axis=-1)
-    theta0 = np.concatenate([start[:, :P], (mu_cells + d_cells) * angle_cell, start[:, P:]],
-                            axis=-1)
-    size = sigma2.shape + (K, M)
-    noise = rng.standard_normal(size) + 1j * rng.standard_normal(size)
-    y = model(theta_true, first.freqs, positions) + np.sqrt(sigma2 / 2)[:, None, None] * noise
-    return ChannelSample2D(y.reshape(shape + (K, M)), first.freqs, positions,
-                           sigma2.reshape(shape)[()], theta_true.reshape(shape + (4 * P,)),
-                           theta0.reshape(shape + (4 * P,)), units, first.cell, angle_cell)
+    d = _paths.sample(rng, AXES, P, (M, K), snr_db, batch=batch, units=units, centred=centred,
+                      min_separation=min_separation, margin=margin, spread_db=spread_db,
+                      snr_reference=snr_reference,
+                      perturbations=(delay_perturbation, angle_perturbation),
+                      gain_perturbation_db=gain_perturbation_db,
+                      phase_perturbation=phase_perturbation)
+    return ChannelSample2D(d.y, *d.grids, d.sigma2, d.theta_true, d.theta0, units, *d.cells)
 
 
 # --------------------------------------------------------------------------------------------
 # SciPy convenience
 
 
-def _grid(a, name):
-    a = np.array(a, dtype=np.float64)
-    if a.ndim != 1 or a.size < 2:
-        raise ValueError(f"'{name}' must be a 1-D grid of at least 2 entries; got shape {a.shape}")
-    return a
-
-
-class ChannelProblem2D(sp.BoundModel):
+@sp.with_fragments(**sp.problem_fragments(AXES, "theta0", "(4P,)",
+                                           "Start ``[tau, mu, Re gamma, Im gamma]``."))
+class ChannelProblem2D(sp.Angles, sp.PathProblem):
     r"""One delay-angle instance for :func:`scipy.optimize.minimize` / ``least_squares``.
 
-    Parameters
-    ----------
-    y : array_like, shape (K, M), complex
-        Observation.
-    freqs : array_like, shape (M,)
-        Uniform frequency grid (any units, see the module's table).
-    positions : array_like, shape (K,)
-        Uniform antenna grid.
-    theta0 : array_like, shape (4P,)
-        Start ``[tau, mu, Re gamma, Im gamma]``.
-    theta_true : array_like, shape (4P,), optional
-        Ground truth (needed by the error, resolution and CRB methods).
-    sigma2 : float, optional
-        Noise variance (needed by :meth:`crb_delay` and :meth:`crb_angle`).
-    name : str
-        A label.
+    The error measures match each true path with an estimated one as a whole: by the assignment
+    of least total Chebyshev distance in cells, with circular distances on each axis (the model
+    is periodic in each up to a weight sign).
 
-    Attributes
-    ----------
-    P, M, K, n : int
-        Paths, subcarriers, antennas, ``4P``.
-    cell, angle_cell : float
-        Resolution cells ``1/(M Δf)`` and ``1/(K Δg)``; ``period``, ``angle_period``: the
-        unambiguous ranges ``1/Δf`` and ``1/Δg``.
+    {instance}
 
     Examples
     --------
     >>> from scipy.optimize import minimize
     >>> prob = ChannelProblem2D.random(0, P=1, M=16, K=8, snr_db=20.0)
     >>> res = minimize(prob.fun, prob.x0, jac=prob.jac, hessp=prob.hessp, method="trust-ncg")
-    >>> prob.resolved(res.x)
-    True
+    >>> prob.resolved(res.x), prob.delay_errors(res.x).shape
+    (True, (1,))
     """
 
+    _axes, _label, _sample = AXES, "channel2d", staticmethod(sample)
     _model = SimpleNamespace(cost=cost, gradient=gradient, gauss_newton_hessp=gauss_newton_hessp,
-                             residual=residual, jacobian=jacobian)
+                             residual=residual, jacobian=jacobian, crb=crb)
 
     def __init__(self, y, freqs, positions, theta0, theta_true=None, sigma2=None,
                  name="channel2d"):
-        self.freqs, self.positions = _grid(freqs, "freqs"), _grid(positions, "positions")
-        self.M, self.K = self.freqs.size, self.positions.size
-        y = np.asarray(y)
-        if y.shape != (self.K, self.M):
-            raise ValueError(f"'y' must have shape (K, M) = {(self.K, self.M)}; got {y.shape}")
-        self.y = np.array(y, dtype=np.complex128)
-        x0 = np.array(theta0, dtype=np.float64)
-        if x0.ndim != 1:
-            raise ValueError(f"'theta0' must be 1-D; got shape {x0.shape}")
-        self.P = _n_paths(x0)
-        self._instance(x0, theta_true, sigma2, name)
-        self.angle_period = 1.0 / abs(float(sp.spacing(self.positions)))
-        self.angle_cell = self.angle_period / self.K
-
-    @classmethod
-    def from_sample(cls, s, name="channel2d"):
-        """The problem of an unbatched :class:`ChannelSample2D`."""
-        if np.ndim(s.sigma2) != 0:
-            raise ValueError("'from_sample' needs an unbatched sample (batch=None)")
-        return cls(s.y, s.freqs, s.positions, s.theta0, s.theta_true, float(s.sigma2), name)
+        self._setup(y, (freqs, positions), theta0, theta_true, sigma2, name)
 
     @classmethod
     def random(cls, rng, P, M, K, snr_db, name=None, **options):
         """Draw an instance with :func:`sample` (``options`` as there, except ``batch``)."""
-        if "batch" in options:
-            raise TypeError("'batch' is not an option of ChannelProblem2D.random; use sample()")
-        s = sample(rng, P, M, K, snr_db, **options)
-        return cls.from_sample(s, name or f"channel2d-P{P}-M{M}-K{K}-{snr_db:g}dB-{s.units}")
-
-    def __repr__(self):
-        return f"ChannelProblem2D(name={self.name!r}, P={self.P}, M={self.M}, K={self.K})"
-
-    @property
-    def _grids(self):
-        return (self.freqs, self.positions)
-
-    def _crb_std(self):
-        if self._x_true is None or self.sigma2 is None:
-            raise ValueError("the CRB needs 'theta_true' and 'sigma2'")
-        var_tau, var_mu = crb_variances(self._x_true, self.freqs, self.positions, self.sigma2)
-        return np.sqrt(var_tau), np.sqrt(var_mu)
-
-    def crb_delay(self):
-        """Square roots of the Cramér-Rao bound on each delay at the ground truth, ``(P,)``."""
-        return self._crb_std()[0]
-
-    def crb_angle(self):
-        """Square roots of the Cramér-Rao bound on each angle at the ground truth, ``(P,)``."""
-        return self._crb_std()[1]
-
-    def _errors(self, theta):
-        """Delay and angle errors in cells of the estimated path matched to each true path.
-
-        Both axes are compared by circular distance (the model is periodic in each up to a weight
-        sign); estimates are matched to true paths by the assignment of least total Chebyshev
-        distance in cells, which pairs every estimate with its own path whenever all lie within
-        half the paths' separation of them.
-        """
-        from scipy.optimize import linear_sum_assignment
-
-        if self._x_true is None:
-            raise ValueError("path errors need 'theta_true'")
-        x, t, P = sp.vector(theta, self.n), self._x_true, self.P
-        if not np.all(np.isfinite(x[:2 * P])):
-            return np.full(P, np.inf), np.full(P, np.inf)
-        dt = sp.circular(x[:P, None] - t[None, :P], self.period) / self.cell
-        dm = sp.circular(x[P:2 * P, None] - t[None, P:2 * P], self.angle_period) / self.angle_cell
-        est, true = linear_sum_assignment(np.maximum(dt, dm))
-        order = np.argsort(true)
-        return dt[est, true][order], dm[est, true][order]
-
-    def delay_errors(self, theta):
-        """Absolute delay errors in resolution cells, one per true path, ``(P,)`` (``inf`` for a
-        non-finite ``theta``)."""
-        return self._errors(theta)[0]
-
-    def angle_errors(self, theta):
-        """Absolute angle errors in resolution cells, one per true path, ``(P,)``."""
-        return self._errors(theta)[1]
-
-    def resolved(self, theta, tol=0.5):
-        """Whether every delay and every angle lies within ``tol`` cells of its true path.
-
-        With :func:`sample`'s default start (errors up to 0.25 cell) the start itself passes; a
-        stricter test compares :meth:`delay_errors` with ``k * crb_delay() / cell``.
-        """
-        if not (np.isfinite(tol) and tol > 0):
-            raise ValueError(f"'tol' must be a positive number of cells; got {tol!r}")
-        dt, dm = self._errors(theta)
-        return bool(np.all(dt <= tol) and np.all(dm <= tol))
+        return cls._random(rng, P, (M, K), snr_db, name, options)

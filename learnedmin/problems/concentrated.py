@@ -476,9 +476,9 @@ def residual2d(x, y, freqs, positions):
     x : array, shape (..., 2P)
         ``[tau_1..P, mu_1..P]``: delays and angles (spatial frequencies), in the units of
         ``1/freqs`` and ``1/positions``.
-    y : array, shape (..., K, M) complex, or (..., 2KM) real ``[Re y.ravel(); Im y.ravel()]``
-    freqs : array, shape (M,) or (..., M)
-    positions : array, shape (K,) or (..., K)
+    y, freqs, positions : array
+        The observation and the grids, as :func:`learnedmin.problems.channel2d.residual` takes
+        them.
 
     Returns
     -------
@@ -557,20 +557,26 @@ def crb2d(theta, freqs, positions, sigma2):
 # SciPy convenience
 
 
-class _Concentrated:
+class _Concentrated(sp.Instance):
     """One concentrated instance: the functions bound to it, and the full problem (a
     :class:`~learnedmin.problems.channel.ChannelProblem` or
     :class:`~learnedmin.problems.channel2d.ChannelProblem2D`) for the truth-based measures."""
 
-    _D = 1
+    @classmethod
+    def _start(cls, theta0):
+        """The delays (and angles) of a sample's full start ``theta0``."""
+        D = len(cls._axes)
+        return theta0[:D * (theta0.shape[-1] // (D + 2))]
 
     def _bind(self, full, x0):
         """Keep the full problem ``full`` (its start is irrelevant) and the start ``x0``."""
         self._problem = full
         self.y, self.sigma2, self.name = full.y, full.sigma2, full.name
-        self.P, self.M = full.P, full.M
-        self.n = self._D * self.P
-        self.cell, self.period = full.cell, full.period
+        self.P = full.P
+        self.n = len(self._axes) * self.P
+        for a in self._axes:
+            for attribute in (a.grid, a.size, a.cell, a.period):
+                setattr(self, attribute, getattr(full, attribute))
         self._x0 = np.array(x0)
 
     @property
@@ -595,6 +601,14 @@ class _Concentrated:
     def _padded(self, x):
         """``x`` with zero weights: enough for the full problem's delay and angle measures."""
         return np.concatenate([self._x(x), np.zeros(2 * self.P)])
+
+    def _errors(self, x):
+        """The full problem's errors on each axis (its path matching)."""
+        return self._problem._errors(self._padded(x))
+
+    def _crb_std(self):
+        """The full problem's bounds: the concentrated estimator's are the same block."""
+        return self._problem._crb_std()
 
     def fun(self, x):
         """Concentrated cost (a Python float)."""
@@ -624,11 +638,6 @@ class _Concentrated:
         """The full parameter vector with the least-squares weights at ``x``."""
         return self._f.full_theta(self._x(x), self.y, *self._grids)
 
-    def delay_errors(self, x):
-        """Absolute delay errors against the truth, in resolution cells, ``(P,)``, matched as
-        the full problem's ``delay_errors``."""
-        return self._problem.delay_errors(self._padded(x))
-
 
 _FUNCTIONS_1D = SimpleNamespace(
     residual=residual, jacobian=jacobian, cost=cost, gradient=gradient, gauss_newton=gauss_newton,
@@ -641,6 +650,7 @@ _FUNCTIONS_2D = SimpleNamespace(
 
 
 def _start(x0, D, name):
+    """The start ``x0`` as a float64 vector of ``D`` parameters per path, or a ValueError."""
     x = np.array(x0, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"'{name}' must be 1-D; got shape {x.shape}")
@@ -648,43 +658,28 @@ def _start(x0, D, name):
     return x
 
 
+@sp.with_fragments(**sp.problem_fragments(_ch.AXES, "tau0", "(P,)", "Start delays.",
+                                           truth="The *full* ground truth",
+                                           full="learnedmin.problems.channel.ChannelProblem"))
 class ConcentratedProblem(_Concentrated):
     r"""One concentrated delay instance for :func:`scipy.optimize.minimize` / ``least_squares``.
 
     The unknowns are the ``P`` delays; the weights are eliminated (:func:`cost`).
 
-    Parameters
-    ----------
-    y : array_like, shape (M,), complex
-        Observation.
-    freqs : array_like, shape (M,)
-        Uniform frequency grid (any units, see :mod:`learnedmin.problems.channel`).
-    tau0 : array_like, shape (P,)
-        Start delays.
-    theta_true : array_like, shape (3P,), optional
-        The *full* ground truth ``[tau, Re gamma, Im gamma]`` (needed by :meth:`delay_errors`,
-        :meth:`delays_resolved` and :meth:`crb_delay`).
-    sigma2 : float, optional
-        Noise variance (needed by :meth:`crb_delay`).
-    name : str
-        A label.
-
-    Attributes
-    ----------
-    P, M, n : int
-        Paths, subcarriers, ``P``.
-    cell : float
-        Resolution cell ``1/(M Δf)``; ``period``: unambiguous range ``1/Δf``.
+    {instance}
 
     Examples
     --------
+    A trust-region Newton method with the Gauss-Newton matrix, then the weights at its delays:
+
     >>> from scipy.optimize import minimize
     >>> prob = ConcentratedProblem.random(0, P=2, M=32, snr_db=20.0)
     >>> res = minimize(prob.fun, prob.x0, jac=prob.jac, hess=prob.hess, method="trust-exact")
-    >>> prob.delays_resolved(res.x)
-    True
+    >>> prob.delays_resolved(res.x), prob.full_theta(res.x).shape
+    (True, (6,))
     """
 
+    _axes, _label, _sample = _ch.AXES, "concentrated", staticmethod(_ch.sample)
     _f = _FUNCTIONS_1D
 
     def __init__(self, y, freqs, tau0, theta_true=None, sigma2=None, name="concentrated"):
@@ -694,75 +689,31 @@ class ConcentratedProblem(_Concentrated):
         full = _ch.ChannelProblem(y, freqs, np.concatenate([x0, np.zeros(2 * P)]), theta_true,
                                   sigma2, name)
         _fits(P, full.M, "tau0", "frequencies")
-        self.freqs = full.freqs
         self._bind(full, x0)
-
-    @property
-    def _grids(self):
-        return (self.freqs,)
-
-    @classmethod
-    def from_sample(cls, s, name="concentrated"):
-        """The problem of an unbatched :class:`~learnedmin.problems.channel.ChannelSample`
-        (start: the delays of ``s.theta0``)."""
-        if np.ndim(s.sigma2) != 0:
-            raise ValueError("'from_sample' needs an unbatched sample (batch=None)")
-        P = s.theta0.shape[-1] // 3
-        return cls(s.y, s.freqs, s.theta0[:P], s.theta_true, float(s.sigma2), name)
 
     @classmethod
     def random(cls, rng, P, M, snr_db, name=None, **options):
         """Draw an instance with :func:`learnedmin.problems.channel.sample` (``options`` as
         there, except ``batch``)."""
-        if "batch" in options:
-            raise TypeError("'batch' is not an option of ConcentratedProblem.random; use "
-                            "learnedmin.problems.channel.sample()")
-        s = _ch.sample(rng, P, M, snr_db, **options)
-        return cls.from_sample(s, name or f"concentrated-P{P}-M{M}-{snr_db:g}dB-{s.units}")
-
-    def __repr__(self):
-        return f"ConcentratedProblem(name={self.name!r}, P={self.P}, M={self.M})"
+        return cls._random(rng, P, (M,), snr_db, name, options)
 
     def delays_resolved(self, x, tol=0.5):
         """Whether every delay lies within ``tol`` resolution cells of the truth (matched as
         :meth:`learnedmin.problems.channel.ChannelProblem.delays_resolved`)."""
-        return self._problem.delays_resolved(self._padded(x), tol)
-
-    def crb_delay(self):
-        """Square roots of the Cramér-Rao bound on each delay at the ground truth, ``(P,)``."""
-        return self._problem.crb_delay()
+        return self.resolved(x, tol)
 
 
-class ConcentratedProblem2D(_Concentrated):
+@sp.with_fragments(**sp.problem_fragments(_ch2.AXES, "x0", "(2P,)", "Start ``[tau, mu]``.",
+                                           truth="The *full* ground truth",
+                                           full="learnedmin.problems.channel2d.ChannelProblem2D"))
+class ConcentratedProblem2D(sp.Angles, _Concentrated):
     r"""One concentrated delay-angle instance for :func:`scipy.optimize.minimize` /
     ``least_squares``.
 
     The unknowns are ``x = [tau_1..P, mu_1..P]``; the weights are eliminated (:func:`cost2d`).
+    Paths are matched as by :meth:`learnedmin.problems.channel2d.ChannelProblem2D.resolved`.
 
-    Parameters
-    ----------
-    y : array_like, shape (K, M), complex
-        Observation.
-    freqs : array_like, shape (M,)
-        Uniform frequency grid.
-    positions : array_like, shape (K,)
-        Uniform antenna grid (see :mod:`learnedmin.problems.channel2d`).
-    x0 : array_like, shape (2P,)
-        Start ``[tau, mu]``.
-    theta_true : array_like, shape (4P,), optional
-        The *full* ground truth ``[tau, mu, Re gamma, Im gamma]``.
-    sigma2 : float, optional
-        Noise variance (needed by :meth:`crb_delay` and :meth:`crb_angle`).
-    name : str
-        A label.
-
-    Attributes
-    ----------
-    P, M, K, n : int
-        Paths, subcarriers, antennas, ``2P``.
-    cell, angle_cell : float
-        Resolution cells ``1/(M Δf)`` and ``1/(K Δg)``; ``period``, ``angle_period``: the
-        unambiguous ranges.
+    {instance}
 
     Examples
     --------
@@ -773,7 +724,7 @@ class ConcentratedProblem2D(_Concentrated):
     True
     """
 
-    _D = 2
+    _axes, _label, _sample = _ch2.AXES, "concentrated2d", staticmethod(_ch2.sample)
     _f = _FUNCTIONS_2D
 
     def __init__(self, y, freqs, positions, x0, theta_true=None, sigma2=None,
@@ -783,52 +734,10 @@ class ConcentratedProblem2D(_Concentrated):
         full = _ch2.ChannelProblem2D(y, freqs, positions, np.concatenate([x0, np.zeros(2 * P)]),
                                      theta_true, sigma2, name)
         _fits(P, full.M * full.K, "x0", "samples (antennas x frequencies)")
-        self.freqs, self.positions, self.K = full.freqs, full.positions, full.K
-        self.angle_cell, self.angle_period = full.angle_cell, full.angle_period
         self._bind(full, x0)
-
-    @property
-    def _grids(self):
-        return (self.freqs, self.positions)
-
-    @classmethod
-    def from_sample(cls, s, name="concentrated2d"):
-        """The problem of an unbatched :class:`~learnedmin.problems.channel2d.ChannelSample2D`
-        (start: the delays and angles of ``s.theta0``)."""
-        if np.ndim(s.sigma2) != 0:
-            raise ValueError("'from_sample' needs an unbatched sample (batch=None)")
-        P = s.theta0.shape[-1] // 4
-        return cls(s.y, s.freqs, s.positions, s.theta0[:2 * P], s.theta_true, float(s.sigma2),
-                   name)
 
     @classmethod
     def random(cls, rng, P, M, K, snr_db, name=None, **options):
         """Draw an instance with :func:`learnedmin.problems.channel2d.sample` (``options`` as
         there, except ``batch``)."""
-        if "batch" in options:
-            raise TypeError("'batch' is not an option of ConcentratedProblem2D.random; use "
-                            "learnedmin.problems.channel2d.sample()")
-        s = _ch2.sample(rng, P, M, K, snr_db, **options)
-        return cls.from_sample(
-            s, name or f"concentrated2d-P{P}-M{M}-K{K}-{snr_db:g}dB-{s.units}")
-
-    def __repr__(self):
-        return (f"ConcentratedProblem2D(name={self.name!r}, P={self.P}, M={self.M}, "
-                f"K={self.K})")
-
-    def angle_errors(self, x):
-        """Absolute angle errors in resolution cells, one per true path, ``(P,)``."""
-        return self._problem.angle_errors(self._padded(x))
-
-    def resolved(self, x, tol=0.5):
-        """Whether every delay and every angle lies within ``tol`` cells of its true path
-        (matched as :meth:`learnedmin.problems.channel2d.ChannelProblem2D.resolved`)."""
-        return self._problem.resolved(self._padded(x), tol)
-
-    def crb_delay(self):
-        """Square roots of the Cramér-Rao bound on each delay at the ground truth, ``(P,)``."""
-        return self._problem.crb_delay()
-
-    def crb_angle(self):
-        """Square roots of the Cramér-Rao bound on each angle at the ground truth, ``(P,)``."""
-        return self._problem.crb_angle()
+        return cls._random(rng, P, (M, K), snr_db, name, options)
