@@ -364,6 +364,18 @@ def variably_dimensioned(n=10):
                    hessp=hessp, x0=1.0 - j / n, f_star=0.0, x_star=np.ones(n))
 
 
+def _sum_of_squares(residual, jt_times):
+    """``f = |r|^2`` and its gradient ``2 J'r`` from the residual and the product with ``J'``."""
+    def fun(x):
+        r = residual(x)
+        return float(r @ r)
+
+    def jac(x):
+        return 2.0 * jt_times(x, residual(x))
+
+    return fun, jac
+
+
 def discrete_boundary_value(n=10):
     """Discrete boundary value function (MGH 28), from ``x_i = t_i (t_i - 1)``; ``f* = 0``.
 
@@ -386,12 +398,7 @@ def discrete_boundary_value(n=10):
         out[:-1] -= r[1:]
         return out
 
-    def fun(x):
-        r = residual(x)
-        return float(r @ r)
-
-    def jac(x):
-        return 2.0 * jt_times(x, residual(x))
+    fun, jac = _sum_of_squares(residual, jt_times)
 
     def hessp(x, v):
         r = residual(x)
@@ -539,12 +546,7 @@ def broyden_tridiagonal(n=10):
         out[:-1] -= 2.0 * v[1:]
         return out
 
-    def fun(x):
-        r = residual(x)
-        return float(r @ r)
-
-    def jac(x):
-        return 2.0 * jt_times(x, residual(x))
+    fun, jac = _sum_of_squares(residual, jt_times)
 
     def hessp(x, v):
         # the Hessian of r_i is -4 e_i e_i'
