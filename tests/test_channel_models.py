@@ -405,6 +405,28 @@ def test_problem_methods_agree_with_the_functions_and_copy_inputs(dim):
         prob.fun(np.zeros(n - 1))
 
 
+def test_problem_hessp_forms_one_jacobian_per_point(dim, monkeypatch):
+    s = dim.sample(6, 2, 20.0)
+    prob = dim.problem.from_sample(s)
+    points = []
+    model = prob._model
+
+    def jacobian(theta, *grids):
+        points.append(theta.copy())
+        return model.jacobian(theta, *grids)
+
+    monkeypatch.setattr(prob, "_model", type(model)(**{**vars(model), "jacobian": jacobian}))
+    x = prob.x0
+    rng = np.random.default_rng(0)
+    for v in rng.standard_normal((5, prob.n)):
+        assert_allclose(prob.hessp(x, v), dim.m.gauss_newton_hessp(x, v, *dim.args(s)), rtol=0)
+    assert len(points) == 1
+    x[0] += 0.01 * prob.cell  # a caller changing its array in place moves the point
+    v = np.ones(prob.n)
+    assert_allclose(prob.hessp(x, v), dim.m.gauss_newton_hessp(x, v, *dim.args(s)), rtol=0)
+    assert len(points) == 2
+
+
 def test_problem_rejects_bad_arguments(dim):
     s = dim.sample(0, 2, 20.0)
     grids, names = dim.args(s), ", ".join(a.size for a in reversed(dim.axes))

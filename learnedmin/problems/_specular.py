@@ -445,9 +445,16 @@ class PathProblem(Instance):
         return self._model.gradient(vector(theta, self.n), self.y, *self._grids)
 
     def hessp(self, theta, v):
-        """Gauss-Newton product ``2 J^T J v`` (for ``minimize(..., hessp=...)``)."""
-        return self._model.gauss_newton_hessp(vector(theta, self.n), vector(v, self.n, "v"),
-                                              *self._grids)
+        """Gauss-Newton product ``2 J^T J v`` (for ``minimize(..., hessp=...)``).
+
+        The Jacobian of the last point is kept: the products of one inner solve, all at the same
+        point, form it once (the values are those of the module's ``gauss_newton_hessp``)."""
+        theta = vector(theta, self.n)
+        last = getattr(self, "_last_jacobian", None)
+        if last is None or not np.array_equal(last[0], theta):
+            last = (theta.copy(), self._model.jacobian(theta, *self._grids))
+            self._last_jacobian = last
+        return gauss_newton_hessp(last[1], vector(v, self.n, "v"), np)
 
     def residual(self, theta):
         """Stacked real residual ``[Re; Im]`` for ``least_squares`` (``fun == 2 * res.cost``)."""
