@@ -49,65 +49,64 @@ def steps2d(s):
 # ------------------------------------------------------------------------------- derivatives
 
 
-@pytest.mark.parametrize("case", CASES_1D)
-def test_jacobian_and_gradient_match_finite_differences(case):
-    s = draw(*case)
-    tau = start(s, 1)
-    h = np.full(tau.size, 1e-4 * s.cell)
-    J = vp.jacobian(tau, s.y, s.freqs)
-    assert J.shape == (2 * s.freqs.size, tau.size)
-    fd = central_differences(lambda t: vp.residual(t, s.y, s.freqs), tau, h)
+class Form:
+    """One concentrated model as the shared tests use it: its functions, full model and draws."""
+
+    def __init__(self, D, full, draw, suffix, grids, steps):
+        self.D, self.full, self.draw = D, full, draw
+        for name in ("residual", "jacobian", "cost", "gradient", "full_theta"):
+            setattr(self, name, getattr(vp, name + suffix))
+        self._grids, self._steps = grids, steps
+
+    def args(self, s):
+        """``(y, grids...)`` of a sample, as the functions take them after the parameters."""
+        return (s.y,) + self._grids(s)
+
+    def steps(self, s):
+        """Finite-difference steps, a ten-thousandth of a cell on every axis."""
+        return self._steps(s)
+
+
+DELAY = Form(1, ch, draw, "", lambda s: (s.freqs,),
+             lambda s: np.full(s.theta0.size // 3, 1e-4 * s.cell))
+DELAY_ANGLE = Form(2, ch2, draw2d, "2d", lambda s: (s.freqs, s.positions), steps2d)
+FORM_CASES = ([pytest.param(DELAY, c, id=f"delay-{c}") for c in CASES_1D]
+              + [pytest.param(DELAY_ANGLE, c, id=f"delay-angle-{c}") for c in CASES_2D])
+
+
+@pytest.mark.parametrize("form, case", FORM_CASES)
+def test_jacobian_and_gradient_match_finite_differences(form, case):
+    s = form.draw(*case)
+    x, args, h = start(s, form.D), form.args(s), form.steps(s)
+    J = form.jacobian(x, *args)
+    assert J.shape == (2 * s.y.size, x.size)
+    fd = central_differences(lambda t: form.residual(t, *args), x, h)
     assert_allclose(J, fd, rtol=1e-6, atol=1e-7 * np.abs(J).max())
-    g = vp.gradient(tau, s.y, s.freqs)
-    fd = central_differences(lambda t: np.atleast_1d(vp.cost(t, s.y, s.freqs)), tau, h)[0]
+    g = form.gradient(x, *args)
+    fd = central_differences(lambda t: np.atleast_1d(form.cost(t, *args)), x, h)[0]
     assert_allclose(g, fd, rtol=1e-6, atol=1e-7 * np.linalg.norm(g),
                     err_msg=f"analytic {g} vs finite differences {fd}")
 
 
-@pytest.mark.parametrize("case", CASES_2D)
-def test_2d_jacobian_and_gradient_match_finite_differences(case):
-    s = draw2d(*case)
-    x = start(s, 2)
-    args = (s.y, s.freqs, s.positions)
-    J = vp.jacobian2d(x, *args)
-    assert J.shape == (2 * s.y.size, x.size)
-    fd = central_differences(lambda t: vp.residual2d(t, *args), x, steps2d(s))
-    assert_allclose(J, fd, rtol=1e-6, atol=1e-7 * np.abs(J).max())
-    g = vp.gradient2d(x, *args)
-    fd = central_differences(lambda t: np.atleast_1d(vp.cost2d(t, *args)), x, steps2d(s))[0]
-    assert_allclose(g, fd, rtol=1e-6, atol=1e-7 * np.linalg.norm(g))
-
-
-@pytest.mark.parametrize("case", CASES_1D)
-def test_concentrated_form_is_the_full_form_at_the_least_squares_weights(case):
-    s = draw(*case)
-    tau = start(s, 1)
-    P = tau.size
-    theta = vp.full_theta(tau, s.y, s.freqs)
-    assert_allclose(theta, np.concatenate([tau, ch.linear_weights(tau, s.y, s.freqs)]),
+@pytest.mark.parametrize("form, case", FORM_CASES)
+def test_concentrated_form_is_the_full_form_at_the_least_squares_weights(form, case):
+    s = form.draw(*case)
+    x, args = start(s, form.D), form.args(s)
+    n = x.size
+    theta = form.full_theta(x, *args)
+    assert theta.shape == (n + 2 * (n // form.D),)
+    if form.D == 1:
+        assert_allclose(theta, np.concatenate([x, ch.linear_weights(x, *args)]),
+                        rtol=1e-10, atol=1e-12)
+    assert_allclose(form.cost(x, *args), form.full.cost(theta, *args), rtol=1e-12)
+    assert_allclose(form.residual(x, *args), form.full.residual(theta, *args),
                     rtol=1e-10, atol=1e-12)
-    assert_allclose(vp.cost(tau, s.y, s.freqs), ch.cost(theta, s.y, s.freqs), rtol=1e-12)
-    assert_allclose(vp.residual(tau, s.y, s.freqs), ch.residual(theta, s.y, s.freqs),
-                    rtol=1e-10, atol=1e-12)
-    full = ch.gradient(theta, s.y, s.freqs)
-    g = vp.gradient(tau, s.y, s.freqs)
-    scale = np.abs(full[:P]).max()
-    assert_allclose(g, full[:P], rtol=1e-9, atol=1e-9 * scale)
+    full = form.full.gradient(theta, *args)
+    g = form.gradient(x, *args)
+    scale = np.abs(full[:n]).max()
+    assert_allclose(g, full[:n], rtol=1e-9, atol=1e-9 * scale)
     # the weights' part of the full gradient vanishes at their least-squares values
-    assert np.abs(full[P:]).max() <= 1e-9 * max(scale, 1.0), full[P:]
-
-
-@pytest.mark.parametrize("case", CASES_2D)
-def test_2d_gradient_is_the_full_forms_delay_angle_gradient(case):
-    s = draw2d(*case)
-    x = start(s, 2)
-    args = (s.y, s.freqs, s.positions)
-    theta = vp.full_theta2d(x, *args)
-    assert theta.shape == (2 * x.size,)
-    assert_allclose(vp.cost2d(x, *args), ch2.cost(theta, *args), rtol=1e-12)
-    full = ch2.gradient(theta, *args)
-    assert_allclose(vp.gradient2d(x, *args), full[:x.size], rtol=1e-9,
-                    atol=1e-9 * np.abs(full[:x.size]).max())
+    assert np.abs(full[n:]).max() <= 1e-9 * max(scale, 1.0), full[n:]
 
 
 @pytest.mark.parametrize("D", [1, 2])
