@@ -15,10 +15,12 @@ import numpy as np
 __all__ = ["GaussNewton"]
 
 
-class _Last:
-    """The value of a function at the last point it was asked for (a one-entry cache)."""
+class LastPoint:
+    """``function(x, *args)`` at the last point it was asked for (a one-entry cache): a call at
+    the same point returns the kept value; ``calls`` counts the real calls. The function gets a
+    copy of ``x``, and the kept point is never handed out."""
 
-    def __init__(self, function, args):
+    def __init__(self, function, args=()):
         self.function, self.args = function, args
         self.x = None
         self.value = None
@@ -83,8 +85,8 @@ class GaussNewton:
                 raise TypeError(f"'{name}' must be callable; got {type(value).__name__}")
         if not isinstance(args, tuple):
             args = (args,)
-        self._residual = _Last(residual, args)
-        self._jacobian = _Last(jacobian, args)
+        self._residual = LastPoint(residual, args)
+        self._jacobian = LastPoint(jacobian, args)
 
     @property
     def nres(self):

@@ -30,13 +30,14 @@ from learnedmin.problems import channel as ch
 def _learned(s, second, options):
     """One ``learned`` run; ``second`` is "hessp", "hess" or "hessp per product"."""
     if second == "hessp per product":
-        kwargs = dict(fun=lambda t: ch.cost(t, s.y, s.freqs), jac=lambda t: ch.gradient(
-            t, s.y, s.freqs), hessp=lambda t, v: ch.gauss_newton_hessp(t, v, s.freqs))
         user = None
+        fun = lambda t: ch.cost(t, s.y, s.freqs)  # noqa: E731
+        kwargs = dict(jac=lambda t: ch.gradient(t, s.y, s.freqs),
+                      hessp=lambda t, v: ch.gauss_newton_hessp(t, v, s.freqs))
     else:
-        user = GaussNewton(lambda t: ch.residual(t, s.y, s.freqs), lambda t: ch.jacobian(t, s.freqs))
-        kwargs = dict(fun=user.fun, jac=user.jac, **{second: getattr(user, second)})
-    fun = kwargs.pop("fun")
+        user = GaussNewton(lambda t: ch.residual(t, s.y, s.freqs),
+                           lambda t: ch.jacobian(t, s.freqs))
+        fun, kwargs = user.fun, {"jac": user.jac, second: getattr(user, second)}
     res = minimize(fun, s.theta0, method=learned, options=options, **kwargs)
     calls = f"nfev {res.nfev}, njev {res.njev}, nhev {res.nhev}"
     if user is not None:

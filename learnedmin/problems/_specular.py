@@ -33,6 +33,8 @@ from typing import NamedTuple
 import numpy as np
 from array_api_compat import array_namespace, device
 
+from ..gauss_newton import LastPoint
+
 UNITS = ("natural", "scaled")
 
 
@@ -425,6 +427,7 @@ class PathProblem(Instance):
             vector(theta_true, self.n, "theta_true"))
         self.sigma2 = None if sigma2 is None else float(sigma2)
         self.name = name
+        self._jacobian_at = LastPoint(self._model_jacobian)
 
     @property
     def x0(self):
@@ -449,12 +452,8 @@ class PathProblem(Instance):
 
         The Jacobian of the last point is kept: the products of one inner solve, all at the same
         point, form it once (the values are those of the module's ``gauss_newton_hessp``)."""
-        theta = vector(theta, self.n)
-        last = getattr(self, "_last_jacobian", None)
-        if last is None or not np.array_equal(last[0], theta):
-            last = (theta.copy(), self._model.jacobian(theta, *self._grids))
-            self._last_jacobian = last
-        return gauss_newton_hessp(last[1], vector(v, self.n, "v"), np)
+        J = self._jacobian_at(vector(theta, self.n))
+        return gauss_newton_hessp(J, vector(v, self.n, "v"), np)
 
     def residual(self, theta):
         """Stacked real residual ``[Re; Im]`` for ``least_squares`` (``fun == 2 * res.cost``)."""
@@ -463,6 +462,11 @@ class PathProblem(Instance):
     def jacobian(self, theta):
         """Jacobian of :meth:`residual`, shape ``(2 * observations, n)``."""
         return self._model.jacobian(vector(theta, self.n), *self._grids)
+
+    def _model_jacobian(self, theta):
+        """The model's Jacobian at a checked ``theta`` (what :meth:`hessp` keeps per point; not
+        :meth:`jacobian`, which callers may wrap to count the Jacobians they ask for)."""
+        return self._model.jacobian(theta, *self._grids)
 
     def _crb_std(self):
         """Square roots of the Cramér-Rao bound on each axis' parameters, one ``(P,)`` each."""
